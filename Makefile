@@ -1,0 +1,58 @@
+# meshbridge: `make synth` renders a stack offline, `make test` runs every check CI runs.
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STACK   ?= staging
+SHARED  ?= ../shared
+ISTIO_VERSION ?= 1.30.3
+ALBC_VERSION  ?= v3.5.0
+STACK_FILES := $(wildcard Pulumi.*.yaml)
+STACKS  := $(patsubst Pulumi.%.yaml,%,$(filter-out Pulumi.yaml,$(STACK_FILES)))
+
+.PHONY: setup synth synth-all check test lint typecheck pytest bench schemas clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+synth: setup
+	$(PY) -m synth --stack $(STACK) --out build/$(STACK)
+
+synth-all: setup
+	@set -e; for s in $(STACKS); do $(PY) -m synth --stack $$s --out build/$$s --check; done
+
+check: setup
+	$(PY) -m synth --stack $(STACK) --out build/$(STACK) --check
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: setup
+	$(PY) -m mypy
+
+pytest: setup
+	$(PY) -m pytest -q
+
+test: lint typecheck pytest synth-all
+
+bench: setup
+	$(PY) -m tests.bench
+
+# Fetch the pinned reference files that CI finds in ../shared (for machines without it):
+#   make schemas SHARED=.schemas && export MESHBRIDGE_SHARED=$$PWD/.schemas
+schemas:
+	@mkdir -p $(SHARED)/istio/$(ISTIO_VERSION) $(SHARED)/aws-load-balancer-controller/$(ALBC_VERSION)
+	curl -fsSL -o $(SHARED)/istio/$(ISTIO_VERSION)/crd-all.gen.yaml https://raw.githubusercontent.com/istio/istio/$(ISTIO_VERSION)/manifests/charts/base/files/crd-all.gen.yaml
+	curl -fsSL -o $(SHARED)/istio/$(ISTIO_VERSION)/gateway-values.schema.json https://raw.githubusercontent.com/istio/istio/$(ISTIO_VERSION)/manifests/charts/gateway/values.schema.json
+	curl -fsSL -o $(SHARED)/istio/$(ISTIO_VERSION)/gateway-values.yaml https://raw.githubusercontent.com/istio/istio/$(ISTIO_VERSION)/manifests/charts/gateway/values.yaml
+	curl -fsSL -o $(SHARED)/istio/$(ISTIO_VERSION)/istiod-values.yaml https://raw.githubusercontent.com/istio/istio/$(ISTIO_VERSION)/manifests/charts/istio-control/istio-discovery/values.yaml
+	curl -fsSL -o $(SHARED)/istio/$(ISTIO_VERSION)/base-values.yaml https://raw.githubusercontent.com/istio/istio/$(ISTIO_VERSION)/manifests/charts/base/values.yaml
+	curl -fsSL -o $(SHARED)/aws-load-balancer-controller/$(ALBC_VERSION)/targetgroupbindings.crd.yaml https://raw.githubusercontent.com/kubernetes-sigs/aws-load-balancer-controller/$(ALBC_VERSION)/config/crd/bases/elbv2.k8s.aws_targetgroupbindings.yaml
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

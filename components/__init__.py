@@ -1,0 +1,1 @@
+"""meshbridge components: one module per concern; none of them reads stack configuration."""

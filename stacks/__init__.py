@@ -1,0 +1,1 @@
+"""The composition: typed config model, wiring of components, output contract."""

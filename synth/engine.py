@@ -1,0 +1,326 @@
+"""Run the real meshbridge program on Pulumi's mock engine and record what it registers.
+
+`run_program` executes `__main__.py` exactly as `pulumi up` would (same config, same stack name),
+but every RegisterResource/ReadResource goes to a recording `MockMonitor`. Values that only a
+provider knows after apply (ARNs, DNS names, ids) come back as placeholders naming the resource
+and the property, e.g. `${cluster-b-nlb.dnsName}`. Tests plug fakes in (`fakes`), for example
+the tls fake that makes real keys and certificates.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime import rpc
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.settings import ROOT
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "meshbridge"
+SECRET = "[secret]"
+SECRET_CONFIG_PLACEHOLDER = "[secret from the stack file; encrypted, not readable offline]"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
+def placeholder(resource: str, prop: str) -> str:
+    """The explicit stand-in for a value that exists only after `pulumi up`."""
+    return "${" + f"{resource}.{prop}" + "}"
+
+
+# Properties that the provider computes, per resource type: what synth returns as placeholders.
+# A value is a property name, or (name, builder) for structured values.
+COMPUTED: dict[str, list[Any]] = {
+    "aws:lb/loadBalancer:LoadBalancer": ["arn", "arnSuffix", "dnsName", "zoneId"],
+    "aws:lb/targetGroup:TargetGroup": ["arn", "arnSuffix"],
+    "aws:lb/listener:Listener": ["arn"],
+    "aws:ec2/securityGroup:SecurityGroup": ["arn"],
+    "aws:ec2/vpcEndpointService:VpcEndpointService": ["arn", "serviceName", "baseEndpointDnsNames"],
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ["arn", "dnsEntries"],
+    "aws:route53/zone:Zone": ["arn", "zoneId", "nameServers"],
+    "aws:route53/record:Record": ["fqdn"],
+    "tls:index/privateKey:PrivateKey": ["privateKeyPem", "publicKeyPem", "privateKeyOpenssh", "publicKeyOpenssh"],
+    "tls:index/selfSignedCert:SelfSignedCert": ["certPem", "validityStartTime", "validityEndTime"],
+    "tls:index/certRequest:CertRequest": ["certRequestPem"],
+    "tls:index/locallySignedCert:LocallySignedCert": ["certPem", "validityStartTime", "validityEndTime"],
+}
+# computed values the provider marks secret
+SECRET_COMPUTED = {("tls:index/privateKey:PrivateKey", "privateKeyPem"), ("tls:index/privateKey:PrivateKey", "privateKeyOpenssh")}
+
+
+def computed_value(typ: str, name: str, prop: str) -> Any:
+    if prop == "dnsEntries":
+        return [{"dnsName": placeholder(name, "dnsEntries[0].dnsName"), "hostedZoneId": placeholder(name, "dnsEntries[0].hostedZoneId")}]
+    if prop in ("baseEndpointDnsNames", "nameServers"):
+        return [placeholder(name, f"{prop}[0]")]
+    value: Any = placeholder(name, prop)
+    if (typ, prop) in SECRET_COMPUTED:
+        value = {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+    return value
+
+
+Fake = Callable[[pmocks.MockResourceArgs], Optional[tuple[Optional[str], dict[str, Any]]]]
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    remote: bool
+    provider: str
+    providers: dict[str, str]
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    state: dict[str, Any]
+    protect: bool
+    additional_secret_outputs: list[str]
+    read: bool = False
+
+
+class SynthMocks(pmocks.Mocks):
+    def __init__(self, stack_outputs: Optional[dict[str, dict[str, Any]]], infra_output_names: dict[str, dict[str, str]], fakes: list[Fake]):
+        self.stack_outputs = stack_outputs
+        self.infra_output_names = infra_output_names
+        self.fakes = fakes
+
+    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[Optional[str], dict[str, Any]]:
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(args)
+        for fake in self.fakes:
+            result = fake(args)
+            if result is not None:
+                return result
+        state = dict(args.inputs)
+        for prop in COMPUTED.get(args.typ, []):
+            state[prop] = computed_value(args.typ, args.name, prop)
+        rid = args.resource_id or (placeholder(args.name, "id") if args.custom else None)
+        return rid, state
+
+    def _stack_reference(self, args: pmocks.MockResourceArgs) -> tuple[Optional[str], dict[str, Any]]:
+        stack = str(args.resource_id or args.inputs.get("name") or args.name)
+        if self.stack_outputs is not None and stack in self.stack_outputs:
+            outputs = self.stack_outputs[stack]
+            secret_names = [k for k in outputs if k in ("kubeconfig",)]
+        else:
+            outputs = {}
+            secret_names = []
+            for name, kind in sorted(self.infra_output_names.get(stack, {}).items()):
+                value = placeholder(f"stack:{stack}", name)
+                outputs[name] = [value] if kind == "list" else value
+                if kind == "secret":
+                    secret_names.append(name)
+        return stack, {"name": stack, "outputs": outputs, "secretOutputNames": secret_names}
+
+    def call(self, args: pmocks.MockCallArgs) -> tuple[dict[str, Any], Optional[list[tuple[str, str]]]]:
+        raise NotImplementedError(f"synth has no offline answer for the provider function {args.token}")
+
+
+class RecordingMonitor(pmocks.MockMonitor):
+    def __init__(self, mocks: SynthMocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self.stack_outputs: Optional[dict[str, Any]] = None
+        self._lock = threading.Lock()
+
+    def _record(self, request: Any, urn: str, state: dict[str, Any], read: bool) -> None:
+        inputs = rpc.deserialize_properties(request.properties if read else request.object)
+        reg = Registration(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=True if read else bool(request.custom),
+            remote=False if read else bool(request.remote),
+            provider=(request.provider or "").split("::")[0] if "::" in (request.provider or "") else "",
+            providers={} if read else {k: v.split("::")[0] for k, v in request.providers.items()},
+            dependencies=[] if read else sorted(set(request.dependencies)),
+            inputs=inputs,
+            state=state,
+            protect=False if read else bool(request.protect),
+            additional_secret_outputs=[] if read else sorted(request.additionalSecretOutputs),
+            read=read,
+        )
+        if reg.provider == "" and request.provider:
+            reg.provider = request.provider.rsplit("::", 1)[0]
+        with self._lock:
+            self.registrations.append(reg)
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self._record(request, response.urn, self.resources[response.urn].state, read=False)
+        return response
+
+    def ReadResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().ReadResource(request)
+        self._record(request, response.urn, self.resources[response.urn].state, read=True)
+        return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
+        if "::pulumi:pulumi:Stack::" in request.urn:
+            self.stack_outputs = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+@dataclass
+class SynthResult:
+    stack: str
+    config_file: Path
+    registrations: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def by_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == typ]
+
+
+# ------------------------------------------------------------------------------ stack file
+
+
+def _mark_secrets(value: Any) -> tuple[Any, bool]:
+    """Replace `{secure: ...}` leaves (encrypted in the stack file) by a placeholder."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_CONFIG_PLACEHOLDER, True
+        found = False
+        out = {}
+        for k, v in value.items():
+            out[k], f = _mark_secrets(v)
+            found = found or f
+        return out, found
+    if isinstance(value, list):
+        items = [_mark_secrets(v) for v in value]
+        return [v for v, _ in items], any(f for _, f in items)
+    return value, False
+
+
+def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Pulumi config of a stack file as the engine hands it to the program: key -> string."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: 'config' must be a mapping")
+    out: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, raw in config.items():
+        key = str(key)
+        if ":" not in key:
+            key = f"{PROJECT}:{key}"
+        value, secret = _mark_secrets(raw)
+        if secret:
+            secret_keys.append(key)
+        if isinstance(value, (dict, list)):
+            out[key] = json.dumps(value)
+        elif isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = "" if value is None else str(value)
+    return out, secret_keys
+
+
+def infra_output_names(config: dict[str, str]) -> dict[str, dict[str, str]]:
+    """stack name -> {output name: 'list'|'secret'|'str'} that the program will ask for."""
+    result: dict[str, dict[str, str]] = {}
+    try:
+        clusters = json.loads(config.get(f"{PROJECT}:clusters", "[]"))
+    except json.JSONDecodeError:
+        return result
+    for c in clusters if isinstance(clusters, list) else []:
+        infra = c.get("infraStack") if isinstance(c, dict) else None
+        if not isinstance(infra, dict) or not isinstance(infra.get("name"), str):
+            continue
+        names = result.setdefault(infra["name"], {})
+        for key, out in (infra.get("outputs") or {}).items():
+            if isinstance(out, str):
+                names[out] = {"subnetIds": "list", "kubeconfig": "secret"}.get(key, "str")
+    return result
+
+
+# ------------------------------------------------------------------------------- the run
+
+_RUN_LOCK = threading.Lock()
+
+
+def run_program(
+    stack: str = "staging",
+    config_file: Optional[Path | str] = None,
+    stack_outputs: Optional[dict[str, dict[str, Any]]] = None,
+    fakes: Optional[list[Fake]] = None,
+    project_dir: Path = PROJECT_DIR,
+) -> SynthResult:
+    """Run `__main__.py` of `project_dir` for `stack` on the mock engine; never raises for config errors."""
+    from stacks.config import ConfigError
+
+    path = Path(config_file) if config_file else project_dir / f"Pulumi.{stack}.yaml"
+    config, secret_keys = read_stack_file(path)
+    result = SynthResult(stack=stack, config_file=path)
+    mocks = SynthMocks(stack_outputs, infra_output_names(config), list(fakes or []))
+    monitor = RecordingMonitor(mocks)
+    with _RUN_LOCK:
+        ROOT.set(None)
+        pmocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        ROOT.set(None)  # set_mocks made and closed a root of its own; the program runs in a fresh one
+        monitor.stack_outputs = None
+        set_all_config(config, secret_keys)
+        if str(project_dir) not in sys.path:
+            sys.path.insert(0, str(project_dir))
+        main = str(project_dir / "__main__.py")
+        try:
+            _sync_await(run_in_stack(lambda: runpy.run_path(main, run_name="__main__")))
+        except ConfigError as exc:
+            result.errors = list(exc.problems)
+        finally:
+            ROOT.set(None)
+    result.registrations = sorted(monitor.registrations, key=lambda r: r.urn)
+    result.outputs = monitor.stack_outputs or {}
+    return result
+
+
+# ----------------------------------------------------------------------------- redaction
+
+
+def redact(value: Any) -> Any:
+    """JSON-ready copy: secrets -> "[secret]", integral floats -> int, unknowns named."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {str(k): redact(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value == rpc.UNKNOWN:
+        return "[unknown until apply]"
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    urn = getattr(value, "_synth_urn", None)
+    return urn or f"[{type(value).__name__}]"
+
+
+def unwrap(value: Any) -> Any:
+    """Like redact but keeps secret values (for tests that must read them, e.g. key material)."""
+    if rpc.is_rpc_secret(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {str(k): unwrap(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [unwrap(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

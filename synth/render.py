@@ -1,0 +1,187 @@
+"""Write a SynthResult as a reviewable tree (DESIGN.md section 6); same input, same bytes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from synth.engine import Registration, SynthResult, redact
+
+MARKER = ".meshbridge-synth"
+HELM_CHART = "kubernetes:helm.sh/v4:Chart"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def dump_yaml(obj: Any) -> str:
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+
+
+def k8s_object(reg: Registration) -> dict[str, Any]:
+    """The Kubernetes object as it would be applied: apiVersion, kind, metadata first."""
+    inputs = redact(reg.inputs)
+    head = {k: inputs.pop(k) for k in ("apiVersion", "kind", "metadata") if k in inputs}
+    return {**head, **inputs}
+
+
+def is_k8s_object(reg: Registration) -> bool:
+    return reg.custom and reg.type.startswith("kubernetes:") and not reg.type.startswith("pulumi:providers:")
+
+
+def cluster_of(result: SynthResult) -> dict[str, str]:
+    """provider urn -> cluster name (the kubernetes provider's clusterIdentifier)."""
+    return {r.urn: str(r.inputs.get("clusterIdentifier")) for r in result.registrations if r.type == K8S_PROVIDER}
+
+
+def registration_cluster(reg: Registration, providers: dict[str, str]) -> Optional[str]:
+    urn = reg.provider or reg.providers.get("kubernetes", "")
+    return providers.get(urn)
+
+
+def object_filename(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    parts = [str(obj.get("kind", "object")).lower()]
+    if meta.get("namespace"):
+        parts.append(str(meta["namespace"]))
+    parts.append(str(meta.get("name", "unnamed")))
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", ".".join(parts)) + ".yaml"
+
+
+def resource_entry(reg: Registration) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "urn": reg.urn,
+        "type": reg.type,
+        "name": reg.name,
+        "parent": reg.parent,
+        "provider": reg.provider or None,
+        "dependencies": reg.dependencies,
+        "inputs": redact(reg.inputs),
+    }
+    if reg.providers:
+        entry["providers"] = dict(sorted(reg.providers.items()))
+    if reg.protect:
+        entry["protect"] = True
+    if reg.additional_secret_outputs:
+        entry["additionalSecretOutputs"] = reg.additional_secret_outputs
+    if reg.read:
+        entry["read"] = True
+    if not reg.custom:
+        entry["component"] = True
+    return entry
+
+
+def k8s_objects(result: SynthResult) -> dict[str, dict[str, dict[str, Any]]]:
+    """cluster -> file name -> object."""
+    providers = cluster_of(result)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for reg in result.registrations:
+        if is_k8s_object(reg):
+            cluster = registration_cluster(reg, providers) or "_unknown"
+            obj = k8s_object(reg)
+            out.setdefault(cluster, {})[object_filename(obj)] = obj
+    return out
+
+
+def helm_releases(result: SynthResult) -> dict[str, dict[str, dict[str, Any]]]:
+    providers = cluster_of(result)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for reg in result.by_type(HELM_CHART):
+        cluster = registration_cluster(reg, providers) or "_unknown"
+        inputs = redact(reg.inputs)
+        release = {
+            "release": inputs.get("name", reg.name),
+            "namespace": inputs.get("namespace"),
+            "chart": inputs.get("chart"),
+            "version": inputs.get("version"),
+            "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
+            "values": inputs.get("values", {}),
+            "dependsOn": reg.dependencies,
+        }
+        out.setdefault(cluster, {})[f"{release['release']}.yaml"] = release
+    return out
+
+
+def topology(outputs: dict[str, Any]) -> str:
+    """Mermaid picture: clusters, their gateways, the private links and the service flows."""
+    clusters: dict[str, Any] = redact(outputs.get("clusters") or {})
+    mode = (outputs.get("mesh") or {}).get("connectivity", "privatelink")
+    ident = lambda s: re.sub(r"[^A-Za-z0-9_]", "_", s)  # noqa: E731
+    lines = ["flowchart LR"]
+    for name, c in clusters.items():
+        lines.append(f'  subgraph {ident(name)}["{name} ({c.get("region")}, {c.get("network")})"]')
+        lines.append(f'    {ident(name)}_mesh(["workloads"])')
+        if c.get("exportedHosts"):
+            lines.append(f'    {ident(name)}_gw["east-west gateway :15443<br/>internal NLB"]')
+        lines.append("  end")
+    link = "PrivateLink endpoint" if mode == "privatelink" else "routed (NLB DNS)"
+    for consumer, c in clusters.items():
+        flows: dict[str, list[str]] = {}
+        for host, producers in (c.get("importedHosts") or {}).items():
+            for producer in producers:
+                if producer != consumer:
+                    flows.setdefault(producer, []).append(host)
+        for producer, hosts in sorted(flows.items()):
+            label = f"{link}<br/>" + "<br/>".join(sorted(hosts))
+            lines.append(f'  {ident(consumer)}_mesh -- "{label}" --> {ident(producer)}_gw')
+    return "\n".join(lines) + "\n"
+
+
+def summary(result: SynthResult, out: Optional[Path]) -> str:
+    lines = [f"meshbridge synth: stack {result.stack} ({result.config_file})"]
+    if result.errors:
+        lines.append("configuration errors:")
+        lines.extend(f"  {e}" for e in result.errors)
+        return "\n".join(lines) + "\n"
+    custom = [r for r in result.registrations if r.custom]
+    lines.append(f"  resources registered: {len(result.registrations)} ({len(custom)} custom)")
+    counts = Counter(r.type for r in result.registrations)
+    for typ, n in sorted(counts.items()):
+        lines.append(f"    {n:4d}  {typ}")
+    objs = k8s_objects(result)
+    helm = helm_releases(result)
+    for cluster in sorted(set(objs) | set(helm)):
+        lines.append(f"  {cluster}: {len(objs.get(cluster, {}))} Kubernetes objects, helm: {', '.join(sorted(h[:-5] for h in helm.get(cluster, {}))) or '-'}")
+    if out is not None:
+        lines.append(f"  written to {out}")
+    return "\n".join(lines) + "\n"
+
+
+def write_tree(result: SynthResult, out: Path) -> None:
+    if out.exists():
+        if any(out.iterdir()) and not (out / MARKER).exists():
+            raise SystemExit(f"synth: refusing to overwrite {out}: not a synth output directory (no {MARKER})")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / MARKER).write_text("written by `python -m synth`; the whole directory is replaced on each run\n")
+    resources = [resource_entry(r) for r in result.registrations]
+    (out / "resources.json").write_text(json.dumps(resources, indent=2, sort_keys=True) + "\n")
+    (out / "outputs.json").write_text(json.dumps(redact(result.outputs), indent=2, sort_keys=True) + "\n")
+    for cluster, files in k8s_objects(result).items():
+        for fname, obj in files.items():
+            path = out / "clusters" / cluster / fname
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(dump_yaml(obj))
+    for cluster, files in helm_releases(result).items():
+        for fname, rel in files.items():
+            path = out / "clusters" / cluster / "helm" / fname
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(dump_yaml(rel))
+    (out / "topology.mmd").write_text(topology(result.outputs))
+    (out / "summary.txt").write_text(summary(result, None))

@@ -1,0 +1,90 @@
+"""Shared fixtures: the real program run on the synth engine, and helpers to run variants."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from synth.engine import Registration, SynthResult, run_program  # noqa: E402
+from synth.render import cluster_of, k8s_objects  # noqa: E402
+
+
+def shared_dir() -> Path:
+    """../shared beside the project (CI), or MESHBRIDGE_SHARED (a `make schemas` download)."""
+    env = os.environ.get("MESHBRIDGE_SHARED")
+    return Path(env) if env else PROJECT.parent / "shared"
+
+
+def require_shared(rel: str) -> Path:
+    """A pinned reference file; in CI its absence is a failure, never a skip."""
+    path = shared_dir() / rel
+    if not path.exists():
+        msg = f"{path} is missing: run `make schemas` or set MESHBRIDGE_SHARED"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The parsed stack file (a fresh deep copy to mutate)."""
+    return copy.deepcopy(yaml.safe_load((PROJECT / f"Pulumi.{stack}.yaml").read_text()))
+
+
+def run_variant(
+    tmp_path: Path,
+    mutate: Callable[[dict[str, Any]], None],
+    stack: str = "staging",
+    fakes: Optional[list[Any]] = None,
+    stack_outputs: Optional[dict[str, Any]] = None,
+) -> SynthResult:
+    """Run the real program with a mutated copy of a stack file (written outside the project)."""
+    doc = stack_config(stack)
+    mutate(doc["config"])
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return run_program(stack, path, stack_outputs=stack_outputs, fakes=fakes)
+
+
+@pytest.fixture(scope="session")
+def staging() -> SynthResult:
+    result = run_program("staging")
+    assert result.ok, result.errors
+    return result
+
+
+@pytest.fixture(scope="session")
+def production() -> SynthResult:
+    result = run_program("production")
+    assert result.ok, result.errors
+    return result
+
+
+def stacks() -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in PROJECT.glob("Pulumi.*.yaml"))
+
+
+def of_type(result: SynthResult, typ: str) -> list[Registration]:
+    return [r for r in result.registrations if r.type == typ]
+
+
+def cluster_objects(result: SynthResult, cluster: str) -> list[dict[str, Any]]:
+    """The Kubernetes objects synth writes for one cluster."""
+    return list(k8s_objects(result).get(cluster, {}).values())
+
+
+def provider_cluster(result: SynthResult, reg: Registration) -> Optional[str]:
+    """Which cluster a resource belongs to, through its explicit provider."""
+    providers = cluster_of(result)
+    aws = {r.urn: r.name.removesuffix("-aws") for r in result.registrations if r.type == "pulumi:providers:aws"}
+    urn = reg.provider or next(iter(reg.providers.values()), "")
+    return providers.get(urn) or aws.get(urn)
