@@ -127,6 +127,11 @@ class SynthMocks(pmocks.Mocks):
         raise NotImplementedError(f"synth has no offline answer for the provider function {args.token}")
 
 
+def _provider_urn(ref: str) -> str:
+    """A provider reference is `<provider urn>::<provider id>`; keep the urn."""
+    return ref.rsplit("::", 1)[0] if ref else ""
+
+
 class RecordingMonitor(pmocks.MockMonitor):
     def __init__(self, mocks: SynthMocks):
         super().__init__(mocks)
@@ -143,8 +148,8 @@ class RecordingMonitor(pmocks.MockMonitor):
             parent=request.parent,
             custom=True if read else bool(request.custom),
             remote=False if read else bool(request.remote),
-            provider=(request.provider or "").split("::")[0] if "::" in (request.provider or "") else "",
-            providers={} if read else {k: v.split("::")[0] for k, v in request.providers.items()},
+            provider=_provider_urn(request.provider),
+            providers={} if read else {k: _provider_urn(v) for k, v in request.providers.items()},
             dependencies=[] if read else sorted(set(request.dependencies)),
             inputs=inputs,
             state=state,
@@ -152,8 +157,6 @@ class RecordingMonitor(pmocks.MockMonitor):
             additional_secret_outputs=[] if read else sorted(request.additionalSecretOutputs),
             read=read,
         )
-        if reg.provider == "" and request.provider:
-            reg.provider = request.provider.rsplit("::", 1)[0]
         with self._lock:
             self.registrations.append(reg)
 
