@@ -13,7 +13,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-
 ISTIO_NAMESPACE = "istio-system"
 
 
@@ -49,9 +48,7 @@ class MeshCluster(pulumi.ComponentResource):
                 if args.assume_role_arn
                 else None
             ),
-            default_tags=aws.ProviderDefaultTagsArgs(
-                tags={"meshbridge:cluster": name, "managed-by": "meshbridge"}
-            ),
+            default_tags=aws.ProviderDefaultTagsArgs(tags={"meshbridge:cluster": name, "managed-by": "meshbridge"}),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.k8s_provider = k8s.Provider(

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Optional
 
 import pulumi
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 NAMESPACE = "meshbridge"
@@ -58,21 +58,19 @@ def _check(pattern: re.Pattern[str], what: str):
     return validate
 
 
-def _str(pattern: re.Pattern[str], what: str) -> Any:
-    from pydantic import AfterValidator
-
-    return Annotated[str, AfterValidator(_check(pattern, what))]
-
-
-DnsLabel = _str(DNS_LABEL_RE, "DNS label (lower case letters, digits and '-', at most 63)")
-DnsName = _str(DNS_NAME_RE, "DNS name (lower case labels separated by '.')")
-Region = _str(REGION_RE, "AWS region such as us-east-1")
-AccountId = _str(ACCOUNT_RE, "AWS account id (12 digits, quoted in YAML)")
-VpcId = _str(VPC_ID_RE, "VPC id such as vpc-0a1b2c3d4e5f60001")
-SubnetId = _str(SUBNET_ID_RE, "subnet id such as subnet-0a1b2c3d4e5f60011")
-RoleArn = _str(ROLE_ARN_RE, "IAM role ARN such as arn:aws:iam::111111111111:role/name")
-StackName = _str(STACK_NAME_RE, "Pulumi stack name such as org/project/stack")
-Version = _str(VERSION_RE, "Istio version such as 1.30.3")
+DnsLabel = Annotated[
+    str, AfterValidator(_check(DNS_LABEL_RE, "DNS label (lower case letters, digits and '-', at most 63)"))
+]
+DnsName = Annotated[str, AfterValidator(_check(DNS_NAME_RE, "DNS name (lower case labels separated by '.')"))]
+Region = Annotated[str, AfterValidator(_check(REGION_RE, "AWS region such as us-east-1"))]
+AccountId = Annotated[str, AfterValidator(_check(ACCOUNT_RE, "AWS account id (12 digits, quoted in YAML)"))]
+VpcId = Annotated[str, AfterValidator(_check(VPC_ID_RE, "VPC id such as vpc-0a1b2c3d4e5f60001"))]
+SubnetId = Annotated[str, AfterValidator(_check(SUBNET_ID_RE, "subnet id such as subnet-0a1b2c3d4e5f60011"))]
+RoleArn = Annotated[
+    str, AfterValidator(_check(ROLE_ARN_RE, "IAM role ARN such as arn:aws:iam::111111111111:role/name"))
+]
+StackName = Annotated[str, AfterValidator(_check(STACK_NAME_RE, "Pulumi stack name such as org/project/stack"))]
+Version = Annotated[str, AfterValidator(_check(VERSION_RE, "Istio version such as 1.30.3"))]
 
 
 class Model(BaseModel):
@@ -342,9 +340,7 @@ class MeshConfig(Model):
 
     def pairs(self) -> list[tuple[str, str]]:
         """(consumer, producer) pairs that need a private link, from the services' consumers."""
-        found = {
-            (c.cluster, p) for s in self.services for c in s.consumers for p in s.exported_from if p != c.cluster
-        }
+        found = {(c.cluster, p) for s in self.services for c in s.consumers for p in s.exported_from if p != c.cluster}
         order = {c.name: i for i, c in enumerate(self.clusters)}
         return sorted(found, key=lambda pair: (order[pair[0]], order[pair[1]]))
 
@@ -431,7 +427,7 @@ def _dupes(values: list[str]) -> set[str]:
     return {v for v, n in Counter(values).items() if n > 1}
 
 
-def _cross_checks(cfg: MeshConfig) -> list[str]:  # noqa: C901 - one flat list of rules reads best
+def _cross_checks(cfg: MeshConfig) -> list[str]:
     p: list[str] = []
     mesh = cfg.mesh
     names = [c.name for c in cfg.clusters]
@@ -469,7 +465,9 @@ def _cross_checks(cfg: MeshConfig) -> list[str]:  # noqa: C901 - one flat list o
         networks = [x.network for x in cfg.clusters]
         if c.network in _dupes(networks) and networks.index(c.network) != i:
             other = cfg.clusters[networks.index(c.network)].name
-            p.append(f"{at}.network: network {c.network!r} is already used by cluster {other!r} (one network per cluster)")
+            p.append(
+                f"{at}.network: network {c.network!r} is already used by cluster {other!r} (one network per cluster)"
+            )
         if c.zone is not None and not re.match(rf"^{re.escape(c.region)}[a-z]$", c.zone):
             p.append(f"{at}.zone: {c.zone!r} is not an availability zone of region {c.region} (e.g. {c.region}a)")
         if c.kubernetes.context and c.kubernetes.kubeconfig:
@@ -482,7 +480,9 @@ def _cross_checks(cfg: MeshConfig) -> list[str]:  # noqa: C901 - one flat list o
         for field, stack_key in (("id", "vpc_id"), ("cidr", "vpc_cidr"), ("subnet_ids", "subnet_ids")):
             if getattr(c.vpc, field) is None and not c.from_stack(stack_key):
                 key = to_camel(field)
-                p.append(f"{at}.vpc.{key}: required (set it here or map it in infraStack.outputs.{to_camel(stack_key)})")
+                p.append(
+                    f"{at}.vpc.{key}: required (set it here or map it in infraStack.outputs.{to_camel(stack_key)})"
+                )
         if c.account_id is None and not c.from_stack("account_id"):
             p.append(f"{at}.accountId: required (set it here or map it in infraStack.outputs.accountId)")
         if c.aws.assume_role_arn and c.account_id and f"::{c.account_id}:" not in c.aws.assume_role_arn:
@@ -497,14 +497,14 @@ def _cross_checks(cfg: MeshConfig) -> list[str]:  # noqa: C901 - one flat list o
         for i, c in enumerate(cfg.clusters):
             if c.vpc.cidr is None:
                 continue
-            net = ipaddress.IPv4Network(c.vpc.cidr)
-            for j, other in seen:
-                if net.overlaps(other):
+            block = ipaddress.IPv4Network(c.vpc.cidr)
+            for j, earlier in seen:
+                if block.overlaps(earlier):
                     p.append(
-                        f"meshbridge:clusters[{i}].vpc.cidr: {net} overlaps {other} of clusters[{j}] "
+                        f"meshbridge:clusters[{i}].vpc.cidr: {block} overlaps {earlier} of clusters[{j}] "
                         "(routed connectivity needs distinct CIDRs)"
                     )
-            seen.append((i, net))
+            seen.append((i, block))
 
     # -- services
     snames = [s.name for s in cfg.services]
@@ -568,9 +568,9 @@ def _cross_checks(cfg: MeshConfig) -> list[str]:  # noqa: C901 - one flat list o
             hosts.setdefault(real, s.name)
     # an alias may not shadow another service's real host (checked after all hosts are known)
     for i, s in enumerate(cfg.services):
-        for other in cfg.services:
-            if other.name != s.name and s.alias and s.alias in {other.fqdn(), *(r for _, r in other.pod_hosts())}:
-                p.append(f"meshbridge:services[{i}].alias: host {s.alias!r} collides with service {other.name!r}")
+        for peer in cfg.services:
+            if peer.name != s.name and s.alias and s.alias in {peer.fqdn(), *(r for _, r in peer.pod_hosts())}:
+                p.append(f"meshbridge:services[{i}].alias: host {s.alias!r} collides with service {peer.name!r}")
 
     # -- distribute
     dnames = [d.name for d in cfg.distribute]

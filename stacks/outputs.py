@@ -6,6 +6,7 @@ from typing import Any
 
 import pulumi
 
+from stacks.config import GATEWAY_PORT
 from stacks.mesh import Mesh
 
 OUTPUTS_VERSION = 1
@@ -26,6 +27,7 @@ def cluster_outputs(mesh: Mesh, name: str) -> dict[str, Any]:
         "zone": spec.zone,
         "accountId": mesh.inputs[name].account_id,
         "labels": dict(spec.labels),
+        "gatewayPort": GATEWAY_PORT,
         "exportedHosts": cfg.exported_hosts(name),
         "importedHosts": dict(sorted(imported.items())),
     }

@@ -13,9 +13,10 @@ import json
 import runpy
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import yaml
 from pulumi.runtime import mocks as pmocks
@@ -54,12 +55,20 @@ COMPUTED: dict[str, list[Any]] = {
     "tls:index/locallySignedCert:LocallySignedCert": ["certPem", "validityStartTime", "validityEndTime"],
 }
 # computed values the provider marks secret
-SECRET_COMPUTED = {("tls:index/privateKey:PrivateKey", "privateKeyPem"), ("tls:index/privateKey:PrivateKey", "privateKeyOpenssh")}
+SECRET_COMPUTED = {
+    ("tls:index/privateKey:PrivateKey", "privateKeyPem"),
+    ("tls:index/privateKey:PrivateKey", "privateKeyOpenssh"),
+}
 
 
 def computed_value(typ: str, name: str, prop: str) -> Any:
     if prop == "dnsEntries":
-        return [{"dnsName": placeholder(name, "dnsEntries[0].dnsName"), "hostedZoneId": placeholder(name, "dnsEntries[0].hostedZoneId")}]
+        return [
+            {
+                "dnsName": placeholder(name, "dnsEntries[0].dnsName"),
+                "hostedZoneId": placeholder(name, "dnsEntries[0].hostedZoneId"),
+            }
+        ]
     if prop in ("baseEndpointDnsNames", "nameServers"):
         return [placeholder(name, f"{prop}[0]")]
     value: Any = placeholder(name, prop)
@@ -90,7 +99,12 @@ class Registration:
 
 
 class SynthMocks(pmocks.Mocks):
-    def __init__(self, stack_outputs: Optional[dict[str, dict[str, Any]]], infra_output_names: dict[str, dict[str, str]], fakes: list[Fake]):
+    def __init__(
+        self,
+        stack_outputs: Optional[dict[str, dict[str, Any]]],
+        infra_output_names: dict[str, dict[str, str]],
+        fakes: list[Fake],
+    ):
         self.stack_outputs = stack_outputs
         self.infra_output_names = infra_output_names
         self.fakes = fakes
@@ -260,6 +274,10 @@ def infra_output_names(config: dict[str, str]) -> dict[str, dict[str, str]]:
 _RUN_LOCK = threading.Lock()
 
 
+def _run_main(path: str) -> None:
+    runpy.run_path(path, run_name="__main__")
+
+
 def run_program(
     stack: str = "staging",
     config_file: Optional[Path | str] = None,
@@ -285,7 +303,7 @@ def run_program(
             sys.path.insert(0, str(project_dir))
         main = str(project_dir / "__main__.py")
         try:
-            _sync_await(run_in_stack(lambda: runpy.run_path(main, run_name="__main__")))
+            _sync_await(run_in_stack(lambda: _run_main(main)))
         except ConfigError as exc:
             result.errors = list(exc.problems)
         finally:

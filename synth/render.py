@@ -157,7 +157,8 @@ def summary(result: SynthResult, out: Optional[Path]) -> str:
     objs = k8s_objects(result)
     helm = helm_releases(result)
     for cluster in sorted(set(objs) | set(helm)):
-        lines.append(f"  {cluster}: {len(objs.get(cluster, {}))} Kubernetes objects, helm: {', '.join(sorted(h[:-5] for h in helm.get(cluster, {}))) or '-'}")
+        releases = ", ".join(sorted(h.removesuffix(".yaml") for h in helm.get(cluster, {}))) or "-"
+        lines.append(f"  {cluster}: {len(objs.get(cluster, {}))} Kubernetes objects, helm: {releases}")
     if out is not None:
         lines.append(f"  written to {out}")
     return "\n".join(lines) + "\n"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pulumi
 import pytest
@@ -57,7 +58,11 @@ C, S, D, M = "meshbridge:clusters", "meshbridge:services", "meshbridge:distribut
 
 # (id, mutation of the staging stack file, key path the message must start with)
 BAD_INPUTS: list[tuple[str, Mutation, str]] = [
-    ("typo-in-cluster-key", lambda c: _cluster(c, 0).update(regoin="us-east-1"), "meshbridge:clusters[0].regoin: unknown key"),
+    (
+        "typo-in-cluster-key",
+        lambda c: _cluster(c, 0).update(regoin="us-east-1"),
+        "meshbridge:clusters[0].regoin: unknown key",
+    ),
     ("typo-top-level-key", _set(["meshbridge:servics"], []), "meshbridge:servics: unknown key"),
     ("typo-in-mesh-key", _set([M, "trustDomian"], "x.local"), "meshbridge:mesh.trustDomian: unknown key"),
     ("mesh-missing", _delete([M]), "meshbridge:mesh: required"),
@@ -93,9 +98,21 @@ BAD_INPUTS: list[tuple[str, Mutation, str]] = [
     ),
     ("unknown-connectivity", _set([M, "connectivity"], "peering"), "meshbridge:mesh.connectivity:"),
     ("mtls-outside-enum", _set([M, "mtls"], "STRICTEST"), "meshbridge:mesh.mtls:"),
-    ("unknown-producer", _set([S, 0, "exportedFrom"], ["cluster-z"]), "meshbridge:services[0].exportedFrom[0]: unknown cluster 'cluster-z' (known: cluster-a, cluster-b)"),
-    ("unknown-consumer", _set([S, 0, "consumers", 0, "cluster"], "cluster-z"), "meshbridge:services[0].consumers[0].cluster: unknown cluster"),
-    ("consumer-is-only-producer", _set([S, 1, "consumers", 0, "cluster"], "cluster-a"), "meshbridge:services[1].consumers[0].cluster:"),
+    (
+        "unknown-producer",
+        _set([S, 0, "exportedFrom"], ["cluster-z"]),
+        "meshbridge:services[0].exportedFrom[0]: unknown cluster 'cluster-z' (known: cluster-a, cluster-b)",
+    ),
+    (
+        "unknown-consumer",
+        _set([S, 0, "consumers", 0, "cluster"], "cluster-z"),
+        "meshbridge:services[0].consumers[0].cluster: unknown cluster",
+    ),
+    (
+        "consumer-is-only-producer",
+        _set([S, 1, "consumers", 0, "cluster"], "cluster-a"),
+        "meshbridge:services[1].consumers[0].cluster:",
+    ),
     ("duplicate-service-name", _set([S, 1, "name"], "backend-api"), "meshbridge:services[1].name: duplicate"),
     ("port-out-of-range", _set([S, 0, "ports", 0, "port"], 70000), "meshbridge:services[0].ports[0].port:"),
     ("port-zero", _set([S, 0, "ports", 0, "port"], 0), "meshbridge:services[0].ports[0].port:"),
@@ -105,18 +122,34 @@ BAD_INPUTS: list[tuple[str, Mutation, str]] = [
         "meshbridge:services[0].ports[1].port: port 8080 is listed twice",
     ),
     ("protocol-not-istio", _set([S, 0, "ports", 0, "protocol"], "UDP"), "meshbridge:services[0].ports[0].protocol:"),
-    ("principal-not-ns-sa", _set([S, 0, "consumers", 0, "principals"], ["frontend"]), "meshbridge:services[0].consumers[0].principals:"),
+    (
+        "principal-not-ns-sa",
+        _set([S, 0, "consumers", 0, "principals"], ["frontend"]),
+        "meshbridge:services[0].consumers[0].principals:",
+    ),
     ("alias-not-dns", _set([S, 0, "alias"], "Backend_API..local"), "meshbridge:services[0].alias:"),
     ("alias-collides", _set([S, 0, "alias"], "hello.demo.svc.cluster.local"), "meshbridge:services[0].alias: host"),
-    ("methods-on-tcp-port", _set([S, 2, "consumers", 0, "methods"], ["GET"]), "meshbridge:services[2].consumers[0].methods:"),
+    (
+        "methods-on-tcp-port",
+        _set([S, 2, "consumers", 0, "methods"], ["GET"]),
+        "meshbridge:services[2].consumers[0].methods:",
+    ),
     ("per-pod-zero-replicas", _set([S, 1, "perPod", "replicas"], 0), "meshbridge:services[1].perPod.replicas:"),
     (
         "multi-producer-without-outlier-detection",
         _set([S, 0, "exportedFrom"], ["cluster-a", "cluster-b"]),
         "meshbridge:services[0].trafficPolicy.outlierDetection: required",
     ),
-    ("selector-matches-nothing", _set([D, 0, "clusterSelector"], {"mesh": "disabled"}), "meshbridge:distribute[0].clusterSelector:"),
-    ("unreadable-distribute-file", _set([D, 1, "file"], "distribute/missing.yaml"), "meshbridge:distribute[1].file: cannot read"),
+    (
+        "selector-matches-nothing",
+        _set([D, 0, "clusterSelector"], {"mesh": "disabled"}),
+        "meshbridge:distribute[0].clusterSelector:",
+    ),
+    (
+        "unreadable-distribute-file",
+        _set([D, 1, "file"], "distribute/missing.yaml"),
+        "meshbridge:distribute[1].file: cannot read",
+    ),
     ("distribute-file-outside-project", _set([D, 1, "file"], "../etc/passwd"), "meshbridge:distribute[1].file:"),
     ("ca-rsa-bits", _set(["meshbridge:ca", "rsaBits"], 1024), "meshbridge:ca.rsaBits:"),
     ("no-clusters", _set([C], []), "meshbridge:clusters: at least one cluster"),
@@ -216,7 +249,9 @@ def test_staging_model_reads_the_documented_contract() -> None:
 
 
 def test_pairs_come_from_consumers_not_all_clusters() -> None:
-    raw = {k.split(":", 1)[1]: v for k, v in stack_config("production")["config"].items() if k.startswith("meshbridge:")}
+    raw = {
+        k.split(":", 1)[1]: v for k, v in stack_config("production")["config"].items() if k.startswith("meshbridge:")
+    }
     cfg = parse_config(raw, PROJECT)
     # ledger is exported from prod-use1 only; nobody consumes from prod-usw2 except through checkout
     assert ("prod-use1", "prod-usw2") in cfg.pairs()

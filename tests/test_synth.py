@@ -91,7 +91,9 @@ def test_every_cluster_has_its_own_providers(staging: SynthResult) -> None:
     assert aws["cluster-b-aws"]["region"] == "us-west-2"
     # provider inputs reach the engine JSON-encoded, as provider configuration does
     assert json.loads(aws["cluster-a-aws"]["allowedAccountIds"]) == ["111111111111"]
-    assert json.loads(aws["cluster-a-aws"]["assumeRoles"])[0]["roleArn"] == "arn:aws:iam::111111111111:role/mesh-deployer"
+    assert (
+        json.loads(aws["cluster-a-aws"]["assumeRoles"])[0]["roleArn"] == "arn:aws:iam::111111111111:role/mesh-deployer"
+    )
     assert "assumeRoles" not in aws["cluster-b-aws"]
     k8s = {r.name: r.inputs for r in staging.by_type("pulumi:providers:kubernetes")}
     # a stable identity: a kubeconfig change updates the provider instead of replacing every object
