@@ -1,0 +1,173 @@
+"""The mesh's invariants as plain functions (the CrossGuard pack in __main__.py wraps them).
+
+Each rule sees resources the way a policy pack does: type token, name, URN, camelCase input
+properties and the `protect` option. Resource rules return the violations of one resource; stack
+rules see every resource of the stack at once. Tests call these functions directly, with single
+resources and with everything synth registers for each stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+MIN_RSA_BITS = 2048
+ALLOWED_CURVES = ("P256", "P384", "P521")
+LB = "aws:lb/loadBalancer:LoadBalancer"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+ENDPOINT_SERVICE = "aws:ec2/vpcEndpointService:VpcEndpointService"
+ENDPOINT_SERVICE_PRINCIPAL = "aws:ec2/vpcEndpointServiceAllowedPrinciple:VpcEndpointServiceAllowedPrinciple"
+PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
+ROOT_CA = "meshbridge:pki:RootCa"
+
+
+@dataclass(frozen=True)
+class Res:
+    """A resource as a policy sees it."""
+
+    type: str
+    name: str
+    urn: str = ""
+    props: dict[str, Any] = field(default_factory=dict)
+    protect: bool = False
+    provider: str = ""
+
+    @property
+    def stack(self) -> str:
+        parts = self.urn.split("::")
+        return parts[0].removeprefix("urn:pulumi:") if parts and parts[0].startswith("urn:pulumi:") else ""
+
+    @property
+    def kind(self) -> str:
+        return str(self.props.get("kind", "")) if self.type.startswith("kubernetes:") else ""
+
+
+def is_production(stack: str) -> bool:
+    """Stacks named `production` or starting with `prod` are production."""
+    return stack == "production" or stack.startswith("prod")
+
+
+def lb_internal(r: Res) -> list[str]:
+    if r.type == LB and r.props.get("internal") is not True:
+        return [f"load balancer {r.name} must be internal (internal: true); nothing of the mesh is internet-facing"]
+    return []
+
+
+def _open(cidrs: Any) -> list[str]:
+    values = cidrs if isinstance(cidrs, list) else [cidrs]
+    return [c for c in values if c in OPEN_CIDRS]
+
+
+def no_open_ingress(r: Res) -> list[str]:
+    found: list[str] = []
+    if r.type == SG:
+        for rule in r.props.get("ingress") or []:
+            found += _open(rule.get("cidrBlocks") or []) + _open(rule.get("ipv6CidrBlocks") or [])
+    elif r.type == SG_RULE and r.props.get("type") == "ingress":
+        found += _open(r.props.get("cidrBlocks") or []) + _open(r.props.get("ipv6CidrBlocks") or [])
+    elif r.type == SG_INGRESS:
+        found += _open(r.props.get("cidrIpv4")) + _open(r.props.get("cidrIpv6"))
+    return [f"security group rule of {r.name} admits {c}; admit the peer VPC CIDRs only" for c in found]
+
+
+def endpoint_service_not_public(r: Res) -> list[str]:
+    if r.type == ENDPOINT_SERVICE and "*" in (r.props.get("allowedPrincipals") or []):
+        return [f"endpoint service {r.name} allows principal '*'; list the consumer account roots"]
+    if r.type == ENDPOINT_SERVICE_PRINCIPAL and r.props.get("principalArn") == "*":
+        return [f"endpoint service principal {r.name} is '*'; list the consumer account roots"]
+    return []
+
+
+def gateway_hosts_not_wildcard(r: Res) -> list[str]:
+    if r.kind != "Gateway":
+        return []
+    out = []
+    for server in (r.props.get("spec") or {}).get("servers") or []:
+        for host in server.get("hosts") or []:
+            bare = host.split("/", 1)[-1]
+            if bare == "*" or bare.startswith("*."):
+                out.append(f"Gateway {r.name} exposes host {host!r}; list the exported hosts explicitly")
+    return out
+
+
+def ca_key_strength(r: Res) -> list[str]:
+    if r.type != PRIVATE_KEY:
+        return []
+    algorithm = r.props.get("algorithm")
+    if algorithm == "RSA" and int(r.props.get("rsaBits") or 2048) < MIN_RSA_BITS:
+        return [f"key {r.name} has {r.props.get('rsaBits')} RSA bits; at least {MIN_RSA_BITS}"]
+    if algorithm == "ECDSA" and r.props.get("ecdsaCurve", "P224") not in ALLOWED_CURVES:
+        return [f"key {r.name} uses curve {r.props.get('ecdsaCurve', 'P224')}; at least P256"]
+    if algorithm not in ("RSA", "ECDSA"):
+        return [f"key {r.name} uses {algorithm}; the mesh CA uses RSA >= 2048 or ECDSA >= P256"]
+    return []
+
+
+def root_key_protected(r: Res) -> list[str]:
+    if r.type == PRIVATE_KEY and f"{ROOT_CA}$" in r.urn and not r.protect:
+        return [f"root CA key {r.name} must be protected (meshbridge:ca.protectRoot: true)"]
+    return []
+
+
+def strict_mtls_in_production(resources: list[Res]) -> list[str]:
+    out = []
+    for r in resources:
+        if r.kind == "PeerAuthentication" and is_production(r.stack):
+            meta = r.props.get("metadata") or {}
+            mode = ((r.props.get("spec") or {}).get("mtls") or {}).get("mode")
+            if meta.get("namespace") == "istio-system" and mode != "STRICT":
+                out.append(f"PeerAuthentication {r.name} in production stack {r.stack} has mtls {mode}; STRICT")
+    return out
+
+
+def imported_hosts_mutual_tls(resources: list[Res]) -> list[str]:
+    """Every imported (MESH_INTERNAL ServiceEntry) host has an ISTIO_MUTUAL DestinationRule in its cluster."""
+    mutual: set[tuple[str, str]] = set()
+    entries: list[tuple[Res, str, str]] = []
+    for r in resources:
+        spec = r.props.get("spec") or {}
+        provider = r.provider  # objects on one cluster's provider belong to that cluster
+        if (
+            r.kind == "DestinationRule"
+            and ((spec.get("trafficPolicy") or {}).get("tls") or {}).get("mode") == "ISTIO_MUTUAL"
+        ):
+            mutual.add((provider, spec.get("host", "")))
+        if r.kind == "ServiceEntry" and spec.get("location") == "MESH_INTERNAL":
+            for host in spec.get("hosts") or []:
+                entries.append((r, provider, host))
+    return [
+        f"ServiceEntry {r.name} imports {host} without an ISTIO_MUTUAL DestinationRule for it"
+        for r, provider, host in entries
+        if (provider, host) not in mutual
+    ]
+
+
+ResourceRule = Callable[[Res], list[str]]
+StackRule = Callable[[list[Res]], list[str]]
+
+RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
+    "load-balancers-internal": ("Load balancers are internal.", lb_internal),
+    "no-open-ingress": ("No security group rule admits 0.0.0.0/0 or ::/0.", no_open_ingress),
+    "endpoint-services-not-public": ("Endpoint services are not open to '*' principals.", endpoint_service_not_public),
+    "gateway-hosts-explicit": ("Gateway hosts are never '*' (list the exported hosts).", gateway_hosts_not_wildcard),
+    "ca-key-strength": ("CA keys are at least RSA 2048 or ECDSA P256.", ca_key_strength),
+    "root-ca-key-protected": ("The root CA key is protected.", root_key_protected),
+}
+STACK_RULES: dict[str, tuple[str, StackRule]] = {
+    "strict-mtls-in-production": ("Mesh PeerAuthentication is STRICT in production stacks.", strict_mtls_in_production),
+    "imported-hosts-istio-mutual": (
+        "Every imported host has an ISTIO_MUTUAL DestinationRule.",
+        imported_hosts_mutual_tls,
+    ),
+}
+
+
+def violations(resources: list[Res]) -> list[tuple[str, str]]:
+    """(policy name, message) for every violation in a whole stack."""
+    found = [(name, msg) for r in resources for name, (_, rule) in RESOURCE_RULES.items() for msg in rule(r)]
+    found += [(name, msg) for name, (_, rule) in STACK_RULES.items() for msg in rule(resources)]
+    return found

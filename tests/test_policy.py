@@ -1,0 +1,157 @@
+"""The CrossGuard rules as plain functions: one passing and one failing resource each, then whole stacks."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from policy.rules import RESOURCE_RULES, STACK_RULES, Res, violations
+from synth.engine import SynthResult, redact
+from tests.conftest import stacks
+
+LB = "aws:lb/loadBalancer:LoadBalancer"
+KEY = "tls:index/privateKey:PrivateKey"
+ROOT_KEY_URN = "urn:pulumi:production::meshbridge::pulumi:pulumi:Stack$meshbridge:pki:RootCa$" + KEY + "::root-key"
+
+
+def _istio(
+    kind: str,
+    spec: dict,
+    name: str = "x",
+    namespace: str = "istio-system",
+    stack: str = "production",
+    provider: str = "p-a",
+) -> Res:
+    typ = f"kubernetes:networking.istio.io/v1:{kind}"
+    return Res(
+        type=typ,
+        name=name,
+        urn=f"urn:pulumi:{stack}::meshbridge::{typ}::{name}",
+        props={
+            "apiVersion": "networking.istio.io/v1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        },
+        provider=provider,
+    )
+
+
+RESOURCE_CASES = {
+    "load-balancers-internal": (
+        Res(LB, "nlb", props={"internal": True, "loadBalancerType": "network"}),
+        Res(LB, "nlb", props={"internal": False, "loadBalancerType": "network"}),
+    ),
+    "no-open-ingress": (
+        Res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "r", props={"cidrIpv4": "10.0.0.0/16"}),
+        Res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "r", props={"cidrIpv6": "::/0"}),
+    ),
+    "endpoint-services-not-public": (
+        Res("aws:ec2/vpcEndpointService:VpcEndpointService", "s", props={"allowedPrincipals": ["arn:aws:iam::1:root"]}),
+        Res("aws:ec2/vpcEndpointService:VpcEndpointService", "s", props={"allowedPrincipals": ["*"]}),
+    ),
+    "gateway-hosts-explicit": (
+        _istio("Gateway", {"servers": [{"hosts": ["a.b.svc.cluster.local"]}]}),
+        _istio("Gateway", {"servers": [{"hosts": ["*.local"]}]}),
+    ),
+    "ca-key-strength": (
+        Res(KEY, "k", props={"algorithm": "ECDSA", "ecdsaCurve": "P256"}),
+        Res(KEY, "k", props={"algorithm": "RSA", "rsaBits": 1024}),
+    ),
+    "root-ca-key-protected": (
+        Res(KEY, "root-key", urn=ROOT_KEY_URN, props={"algorithm": "RSA", "rsaBits": 4096}, protect=True),
+        Res(KEY, "root-key", urn=ROOT_KEY_URN, props={"algorithm": "RSA", "rsaBits": 4096}, protect=False),
+    ),
+}
+
+PA = "security.istio.io/v1"
+STACK_CASES = {
+    "strict-mtls-in-production": (
+        [_istio("PeerAuthentication", {"mtls": {"mode": "STRICT"}})],
+        [_istio("PeerAuthentication", {"mtls": {"mode": "PERMISSIVE"}})],
+    ),
+    "imported-hosts-istio-mutual": (
+        [
+            _istio("ServiceEntry", {"hosts": ["a.mesh"], "location": "MESH_INTERNAL"}, name="se"),
+            _istio("DestinationRule", {"host": "a.mesh", "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}, "dr"),
+        ],
+        [
+            _istio("ServiceEntry", {"hosts": ["a.mesh"], "location": "MESH_INTERNAL"}, name="se"),
+            # the DestinationRule exists, but in another cluster
+            _istio(
+                "DestinationRule",
+                {"host": "a.mesh", "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}},
+                "dr",
+                provider="p-b",
+            ),
+        ],
+    ),
+}
+
+
+def test_every_rule_has_cases() -> None:
+    assert set(RESOURCE_CASES) == set(RESOURCE_RULES)
+    assert set(STACK_CASES) == set(STACK_RULES)
+
+
+@pytest.mark.parametrize("name", sorted(RESOURCE_CASES))
+def test_resource_rule_passes_and_fails(name: str) -> None:
+    good, bad = RESOURCE_CASES[name]
+    rule = RESOURCE_RULES[name][1]
+    assert rule(good) == []
+    assert rule(bad), f"{name} accepted {bad}"
+
+
+@pytest.mark.parametrize("name", sorted(STACK_CASES))
+def test_stack_rule_passes_and_fails(name: str) -> None:
+    good, bad = STACK_CASES[name]
+    rule = STACK_RULES[name][1]
+    assert rule(good) == []
+    assert rule(bad), f"{name} accepted {bad}"
+
+
+def test_permissive_mtls_is_fine_outside_production() -> None:
+    staging_pa = _istio("PeerAuthentication", {"mtls": {"mode": "PERMISSIVE"}}, stack="staging")
+    assert STACK_RULES["strict-mtls-in-production"][1]([staging_pa]) == []
+
+
+def as_policy_resources(result: SynthResult) -> list[Res]:
+    return [
+        Res(type=r.type, name=r.name, urn=r.urn, props=redact(r.inputs), protect=r.protect, provider=r.provider)
+        for r in result.registrations
+    ]
+
+
+@pytest.mark.parametrize("stack", stacks())
+def test_synthesized_stacks_have_no_violation(stack: str, request: pytest.FixtureRequest) -> None:
+    from synth.engine import run_program
+
+    result = run_program(stack)
+    assert result.ok, result.errors
+    resources = as_policy_resources(result)
+    kinds = {r.type for r in resources}
+    # the rules really saw what they guard
+    assert {LB, KEY, "aws:ec2/vpcEndpointService:VpcEndpointService"} <= kinds
+    assert violations(resources) == []
+
+
+def test_internet_facing_nlb_or_open_group_in_a_synthesized_stack_is_reported(staging: SynthResult) -> None:
+    resources = as_policy_resources(staging)
+    mutated = []
+    for r in resources:
+        if r.type == LB:
+            r = Res(r.type, r.name, r.urn, {**copy.deepcopy(r.props), "internal": False}, r.protect, r.provider)
+        mutated.append(r)
+    found = violations(mutated)
+    assert {name for name, _ in found} == {"load-balancers-internal"}
+
+    opened = [
+        *resources,
+        Res(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "open",
+            props={"cidrIpv4": "0.0.0.0/0", "fromPort": 15443, "toPort": 15443},
+        ),
+    ]
+    assert {name for name, _ in violations(opened)} == {"no-open-ingress"}
