@@ -551,6 +551,12 @@ def _cross_checks(cfg: MeshConfig) -> list[str]:
                 )
             if s.per_pod is not None:
                 p.append(f"{at}.perPod: per-pod addressing needs exactly one exporting cluster")
+        local_consumers = sorted({c.cluster for c in s.consumers} & set(s.exported_from))
+        if local_consumers and not s.alias:
+            p.append(
+                f"{at}.alias: required because {', '.join(local_consumers)} both runs and imports {s.name!r}: "
+                "Istio prefers the local Service over an import with the same host, which would disable failover"
+            )
         if s.traffic_policy is not None:
             for k in ("tls",):
                 if k in s.traffic_policy:

@@ -1,9 +1,127 @@
-"""Wiring of the AWS private connectivity: PrivateGateway per producer, GatewayEndpoint per pair (issue 4)."""
+"""Wiring of the AWS private connectivity: PrivateGateway per producer, GatewayEndpoint per pair (issue 4).
+
+Only producers that someone consumes get a gateway, and only (consumer, producer) pairs that come
+from the services' consumers get an endpoint (`MeshConfig.pairs()`), never all clusters x all clusters.
+`Network.gateway_address(consumer, producer)` is the one answer to "which address does consumer C
+use to reach producer P's east-west gateway" (port `GATEWAY_PORT`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+
+from components.network import (
+    GatewayConsumer,
+    GatewayEndpoint,
+    GatewayEndpointArgs,
+    PrivateGateway,
+    PrivateGatewayArgs,
+)
+from stacks.config import GATEWAY_PORT
 from stacks.mesh import Mesh
 
 
+@dataclass
+class Network:
+    """The network part of the mesh: gateways per producer, endpoints per pair."""
+
+    mesh: Mesh
+    gateways: dict[str, PrivateGateway] = field(default_factory=dict)
+    endpoints: dict[tuple[str, str], GatewayEndpoint] = field(default_factory=dict)
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    port: int = GATEWAY_PORT
+
+    @property
+    def connectivity(self) -> str:
+        return self.mesh.config.mesh.connectivity
+
+    def gateway_address(self, consumer: str, producer: str) -> pulumi.Output[str]:
+        """The DNS name consumer `consumer` uses for producer `producer`'s east-west gateway (port
+        15443): the interface endpoint's regional DNS name (or its Route 53 name when
+        mesh.gatewayDns is set) in privatelink mode, the producer NLB's DNS name in routed mode."""
+        if (consumer, producer) not in self.pairs:
+            known = ", ".join(f"{c}->{p}" for c, p in self.pairs) or "none"
+            raise ValueError(
+                f"no private link from {consumer!r} to {producer!r}: {consumer!r} consumes no service "
+                f"of {producer!r} (pairs: {known})"
+            )
+        if self.connectivity == "privatelink":
+            return self.endpoints[(consumer, producer)].address
+        return self.gateways[producer].nlb_dns_name
+
+    def cluster_outputs(self, name: str) -> dict[str, Any]:
+        gateway: Optional[dict[str, Any]] = None
+        if name in self.gateways:
+            gw = self.gateways[name]
+            gateway = {
+                "nlbDnsName": gw.nlb_dns_name,
+                "nlbArn": gw.nlb_arn,
+                "endpointServiceName": gw.endpoint_service_name,
+                "port": self.port,
+            }
+        addresses = {p: self.gateway_address(c, p) for c, p in self.pairs if c == name}
+        return {"gatewayAddresses": addresses, "gateway": gateway}
+
+
 def wire(mesh: Mesh) -> None:
-    """Not built yet."""
+    cfg = mesh.config
+    net = Network(mesh=mesh, pairs=cfg.pairs())
+    mode = cfg.mesh.connectivity
+    consumed = {p for _, p in net.pairs}
+    for producer in cfg.producers():
+        if producer not in consumed:
+            continue
+        spec = cfg.cluster(producer)
+        inputs = mesh.inputs[producer]
+        cluster = mesh.clusters[producer]
+        consumers = [
+            GatewayConsumer(
+                name=c,
+                account_id=mesh.inputs[c].account_id,
+                region=cfg.cluster(c).region,
+                vpc_cidr=mesh.inputs[c].vpc_cidr,
+            )
+            for c, p in net.pairs
+            if p == producer
+        ]
+        net.gateways[producer] = PrivateGateway(
+            f"{producer}-eastwest",
+            PrivateGatewayArgs(
+                cluster=producer,
+                region=spec.region,
+                vpc_id=inputs.vpc_id,
+                vpc_cidr=inputs.vpc_cidr,
+                subnet_ids=inputs.subnet_ids,
+                connectivity=mode,
+                consumers=consumers,
+                aws_provider=cluster.aws_provider,
+                k8s_provider=cluster.k8s_provider,
+                istio_namespace=cluster.istio_namespace,
+            ),
+            opts=pulumi.ResourceOptions(parent=cluster),
+        )
+    if mode == "privatelink":
+        for consumer, producer in net.pairs:
+            gw = net.gateways[producer]
+            assert gw.endpoint_service_name is not None
+            inputs = mesh.inputs[consumer]
+            net.endpoints[(consumer, producer)] = GatewayEndpoint(
+                f"{consumer}-to-{producer}",
+                GatewayEndpointArgs(
+                    consumer=consumer,
+                    producer=producer,
+                    consumer_region=cfg.cluster(consumer).region,
+                    producer_region=cfg.cluster(producer).region,
+                    vpc_id=inputs.vpc_id,
+                    vpc_cidr=inputs.vpc_cidr,
+                    subnet_ids=inputs.subnet_ids,
+                    service_name=gw.endpoint_service_name,
+                    aws_provider=mesh.clusters[consumer].aws_provider,
+                    gateway_dns=cfg.mesh.gateway_dns,
+                ),
+                opts=pulumi.ResourceOptions(parent=mesh.clusters[consumer]),
+            )
+    mesh.parts["network"] = net

@@ -1,9 +1,185 @@
-"""Wiring of the Service exports/imports, authorization, failover and distribution (issue 6)."""
+"""Wiring of the Service exports/imports, authorization, failover and distribution (issue 6).
+
+For every `meshbridge:services` entry:
+- a `ServiceExport` in every cluster of `exportedFrom` (AuthorizationPolicy, per-pod Services); the
+  exported hosts join that cluster's `cross-network-gateway` through `MeshConfig.exported_hosts`
+  (stacks/istio.py);
+- a `ServiceImport` in every consumer cluster, whose remote endpoints are the addresses of the
+  network part (`Mesh.gateway_address`) and whose local endpoint is the consumer's own instance when
+  it is also a producer.
+For every `meshbridge:distribute` entry, a `Distribution` to the clusters its selector matches.
+Every Istio object waits for the cluster's istiod (CRDs and validation webhook in place).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster import ISTIO_NAMESPACE
+from components.distribution import Distribution, DistributionArgs
+from components.services import (
+    AllowedCaller,
+    ImportedHost,
+    LocalEndpoint,
+    RemoteEndpoint,
+    ServiceExport,
+    ServiceExportArgs,
+    ServiceImport,
+    ServiceImportArgs,
+    ServicePort,
+)
+from stacks.config import GATEWAY_PORT, ClusterSpec, ServiceSpec
 from stacks.mesh import Mesh
 
 
+def export_resource_name(cluster: str, service: str) -> str:
+    return f"{cluster}-export-{service}"
+
+
+def import_resource_name(cluster: str, service: str) -> str:
+    return f"{cluster}-import-{service}"
+
+
+def distribution_resource_name(entry: str) -> str:
+    return f"distribute-{entry}"
+
+
+def locality(spec: ClusterSpec) -> str:
+    """Istio locality `<region>/<zone>` (zone optional)."""
+    return f"{spec.region}/{spec.zone}" if spec.zone else spec.region
+
+
+def ports_of(service: ServiceSpec) -> list[ServicePort]:
+    return [ServicePort(number=p.port, name=p.name, protocol=p.protocol) for p in service.ports]
+
+
+def imported_hosts(service: ServiceSpec) -> list[ImportedHost]:
+    return [ImportedHost(service.host, service.fqdn())] + [
+        ImportedHost(alias, real) for alias, real in service.pod_hosts()
+    ]
+
+
+@dataclass
+class Services:
+    """The services part: exports per (service, producer), imports per (service, consumer)."""
+
+    mesh: Mesh
+    exports: dict[tuple[str, str], ServiceExport] = field(default_factory=dict)
+    imports: dict[tuple[str, str], ServiceImport] = field(default_factory=dict)
+    distributions: dict[str, Distribution] = field(default_factory=dict)
+    import_namespaces: dict[str, k8s.core.v1.Namespace] = field(default_factory=dict)
+
+    def cluster_outputs(self, name: str) -> dict[str, Any]:
+        """exportedHosts / importedHosts (host -> producers) from what was actually built."""
+        exported: set[str] = set()
+        for (_, cluster), exp in self.exports.items():
+            if cluster == name:
+                exported.update(exp.exported_hosts)
+        imported: dict[str, list[str]] = {}
+        for (service, cluster), imp in self.imports.items():
+            if cluster == name:
+                spec = next(s for s in self.mesh.config.services if s.name == service)
+                for host in imp.hosts:
+                    imported[host] = list(spec.exported_from)
+        return {"exportedHosts": sorted(exported), "importedHosts": dict(sorted(imported.items()))}
+
+
+def _istio_ready(mesh: Mesh, cluster: str) -> list[pulumi.Resource]:
+    """What an Istio object in `cluster` waits for: istiod (CRDs from base, validation webhook)."""
+    return [mesh.parts["istio"].control_planes[cluster].istiod]
+
+
+def _import_namespace(mesh: Mesh, part: Services, cluster: str) -> pulumi.Resource:
+    """The import namespace of a consumer: istio-system (MeshCluster's) or one created here."""
+    mc = mesh.clusters[cluster]
+    name = mesh.config.mesh.import_namespace
+    if name == ISTIO_NAMESPACE:
+        return mc.istio_namespace
+    if cluster not in part.import_namespaces:
+        part.import_namespaces[cluster] = k8s.core.v1.Namespace(
+            f"{cluster}-{name}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={"app.kubernetes.io/managed-by": "meshbridge"}),
+            opts=mc.child_opts(),
+        )
+    return part.import_namespaces[cluster]
+
+
 def wire(mesh: Mesh) -> None:
-    """Not built yet."""
+    cfg = mesh.config
+    td = cfg.mesh.trust_domain
+    part = Services(mesh=mesh)
+    for s in cfg.services:
+        ports = ports_of(s)
+        callers = [AllowedCaller(principals=c.principals, methods=c.methods, paths=c.paths) for c in s.consumers]
+        for producer in s.exported_from:
+            cluster = mesh.clusters[producer]
+            part.exports[(s.name, producer)] = ServiceExport(
+                export_resource_name(producer, s.name),
+                ServiceExportArgs(
+                    cluster=producer,
+                    service=s.name,
+                    namespace=s.namespace,
+                    trust_domain=td,
+                    workload_selector=s.workload_selector,
+                    ports=ports,
+                    callers=callers,
+                    provider=cluster.k8s_provider,
+                    per_pod_replicas=s.per_pod.replicas if s.per_pod else None,
+                    depends_on=_istio_ready(mesh, producer),
+                ),
+                opts=pulumi.ResourceOptions(parent=cluster),
+            )
+        for consumer in s.consumers:
+            name = consumer.cluster
+            cluster = mesh.clusters[name]
+            remote = [
+                RemoteEndpoint(
+                    cluster=p,
+                    address=mesh.gateway_address(name, p),
+                    network=cfg.cluster(p).network,
+                    locality=locality(cfg.cluster(p)),
+                )
+                for p in cfg.remote_producers(s, name)
+            ]
+            own = cfg.cluster(name)
+            local = (
+                LocalEndpoint(cluster=name, network=own.network, locality=locality(own))
+                if name in s.exported_from
+                else None
+            )
+            part.imports[(s.name, name)] = ServiceImport(
+                import_resource_name(name, s.name),
+                ServiceImportArgs(
+                    cluster=name,
+                    service=s.name,
+                    namespace=s.namespace,
+                    service_account=s.sa,
+                    trust_domain=td,
+                    import_namespace=cfg.mesh.import_namespace,
+                    ports=ports,
+                    hosts=imported_hosts(s),
+                    remote=remote,
+                    local=local,
+                    traffic_policy=s.traffic_policy,
+                    gateway_port=GATEWAY_PORT,
+                    provider=cluster.k8s_provider,
+                    depends_on=[*_istio_ready(mesh, name), _import_namespace(mesh, part, name)],
+                ),
+                opts=pulumi.ResourceOptions(parent=cluster),
+            )
+    for i, d in enumerate(cfg.distribute):
+        targets = cfg.selected_clusters(i)
+        part.distributions[d.name] = Distribution(
+            distribution_resource_name(d.name),
+            DistributionArgs(
+                name=d.name,
+                objects=cfg.distribute_manifests[i],
+                targets={c: mesh.clusters[c].k8s_provider for c in targets},
+                depends_on={c: _istio_ready(mesh, c) for c in targets},
+            ),
+        )
+    mesh.parts["services"] = part

@@ -22,7 +22,7 @@ import yaml
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
-from pulumi.runtime.settings import ROOT
+from pulumi.runtime.settings import ROOT, SETTINGS
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
@@ -274,6 +274,13 @@ def infra_output_names(config: dict[str, str]) -> dict[str, dict[str, str]]:
 _RUN_LOCK = threading.Lock()
 
 
+def _forget_previous_run() -> None:
+    """A failed run leaves its exception and pending outputs in the SDK's globals; drop them."""
+    SETTINGS.rpc_manager.clear()
+    with SETTINGS.lock:
+        SETTINGS.outputs.clear()
+
+
 def _run_main(path: str) -> None:
     runpy.run_path(path, run_name="__main__")
 
@@ -297,6 +304,7 @@ def run_program(
         ROOT.set(None)
         pmocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
         ROOT.set(None)  # set_mocks made and closed a root of its own; the program runs in a fresh one
+        _forget_previous_run()
         monitor.stack_outputs = None
         set_all_config(config, secret_keys)
         if str(project_dir) not in sys.path:
@@ -308,6 +316,7 @@ def run_program(
             result.errors = list(exc.problems)
         finally:
             ROOT.set(None)
+            _forget_previous_run()
     result.registrations = sorted(monitor.registrations, key=lambda r: r.urn)
     result.outputs = monitor.stack_outputs or {}
     return result

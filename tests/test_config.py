@@ -141,6 +141,15 @@ BAD_INPUTS: list[tuple[str, Mutation, str]] = [
         "meshbridge:services[0].trafficPolicy.outlierDetection: required",
     ),
     (
+        "consumer-also-producer-without-alias",
+        _both(
+            _set([S, 0, "exportedFrom"], ["cluster-a", "cluster-b"]),
+            _set([S, 0, "trafficPolicy"], {"outlierDetection": {"consecutive5xxErrors": 5}}),
+            _delete([S, 0, "alias"]),
+        ),
+        "meshbridge:services[0].alias: required because cluster-a both runs and imports",
+    ),
+    (
         "selector-matches-nothing",
         _set([D, 0, "clusterSelector"], {"mesh": "disabled"}),
         "meshbridge:distribute[0].clusterSelector:",

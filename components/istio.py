@@ -1,0 +1,284 @@
+"""Istio on one cluster: the control plane (base -> istiod, mesh-wide mTLS) and the east-west gateway.
+
+Install order per cluster (docs/architecture.md, "Istio install order"):
+
+    istio-system Namespace -> cacerts Secret -> base (CRDs) -> istiod -> istio-eastwestgateway
+                                                                       -> cross-network-gateway
+
+`base` only needs the namespace; istiod needs base (CRDs, webhook config) and the `cacerts` Secret
+(istiod self-signs when the secret is absent at start and never switches later); the gateway needs
+istiod (its pods are injected by it); the Gateway object needs the gateway pods it selects. Nothing
+depends on more than it needs, and nothing crosses clusters: every cluster installs in parallel.
+
+Helm releases are `kubernetes.helm.v4.Chart` (rendered like `helm template`, per-object previews,
+CRDs applied first); the Istio charts use no hooks and no `lookup`, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster import ISTIO_NAMESPACE
+
+BASE_RELEASE = "istio-base"
+ISTIOD_RELEASE = "istiod"
+EASTWEST_RELEASE = "istio-eastwestgateway"
+CROSS_NETWORK_GATEWAY = "cross-network-gateway"
+# the `istio` label of the east-west gateway pods; the Gateway object selects on it
+EASTWEST_SELECTOR = {"istio": "eastwestgateway"}
+# ports of the east-west gateway Service (gateway chart `networkGatewayPorts`)
+NETWORK_GATEWAY_PORTS = {"status-port": 15021, "tls": 15443, "tls-istiod": 15012, "tls-webhook": 15017}
+AUTO_PASSTHROUGH_PORT = 15443
+MTLS_MODES = ("STRICT", "PERMISSIVE")
+
+
+def eastwest_service_host(domain: str = "cluster.local") -> str:
+    """In-cluster name of the east-west gateway Service (the NLB target group fronts its pods)."""
+    return f"{EASTWEST_RELEASE}.{ISTIO_NAMESPACE}.svc.{domain}"
+
+
+def istiod_release(revision: Optional[str]) -> str:
+    """Helm release (and Service) name of istiod: `istiod`, or `istiod-<revision>`."""
+    return f"{ISTIOD_RELEASE}-{revision}" if revision else ISTIOD_RELEASE
+
+
+def _repository(repository: str, chart: str) -> dict[str, Any]:
+    """Chart and repository options for an https:// repository or an oci:// registry."""
+    if repository.startswith("oci://"):
+        return {"chart": f"{repository.rstrip('/')}/{chart}"}
+    return {"chart": chart, "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=repository)}
+
+
+# ------------------------------------------------------------------------------ control plane
+
+
+@dataclass(frozen=True)
+class IstioControlPlaneArgs:
+    cluster: str  # Istio clusterName (global.multiCluster.clusterName)
+    network: str  # global.network, same as the istio-system namespace label
+    mesh_id: str
+    trust_domain: str
+    version: str  # chart version (x.y.z)
+    repository: str  # https:// chart repository or oci:// registry
+    mtls_mode: str  # mesh-wide PeerAuthentication mode: STRICT | PERMISSIVE
+    provider: k8s.Provider  # the cluster's kubernetes provider
+    namespace: k8s.core.v1.Namespace  # istio-system, labelled with the network
+    cacerts: pulumi.Resource  # the plugged-in CA `cacerts` Secret in istio-system
+    revision: Optional[str] = None  # control plane revision (canary upgrades)
+    multi_root: bool = False  # several roots trusted (root rotation): ISTIO_MULTIROOT_MESH
+
+    def __post_init__(self) -> None:
+        if self.mtls_mode not in MTLS_MODES:
+            raise ValueError(f"mtls_mode {self.mtls_mode!r} is not one of {', '.join(MTLS_MODES)}")
+
+
+def base_values(revision: Optional[str]) -> dict[str, Any]:
+    """Values of the `base` chart: the default validating webhook points at the revision."""
+    return {"defaultRevision": revision} if revision else {}
+
+
+def istiod_values(args: IstioControlPlaneArgs) -> dict[str, Any]:
+    """Values of the `istiod` chart (keys exist in the chart's values.yaml; meshConfig is MeshConfig)."""
+    values: dict[str, Any] = {
+        "global": {
+            "meshID": args.mesh_id,
+            "multiCluster": {"clusterName": args.cluster},
+            "network": args.network,
+        },
+        "meshConfig": {
+            "trustDomain": args.trust_domain,
+            "defaultConfig": {
+                "proxyMetadata": {
+                    # the sidecar answers DNS for ServiceEntry hosts (imported services have no
+                    # Kubernetes Service in the consumer cluster) ...
+                    "ISTIO_META_DNS_CAPTURE": "true",
+                    # ... with an automatically allocated address, so TCP services work too
+                    "ISTIO_META_DNS_AUTO_ALLOCATE": "true",
+                }
+            },
+        },
+    }
+    if args.revision:
+        values["revision"] = args.revision
+    if args.multi_root:
+        # istiod accepts workload certificates chained to any root of the root-cert.pem bundle
+        values["env"] = {"ISTIO_MULTIROOT_MESH": "true"}
+    return values
+
+
+class IstioControlPlane(pulumi.ComponentResource):
+    """base -> istiod on one cluster, and the mesh-wide PeerAuthentication."""
+
+    base: k8s.helm.v4.Chart
+    istiod: k8s.helm.v4.Chart
+    peer_authentication: k8s.apiextensions.CustomResource
+    istiod_service: str
+    revision: Optional[str]
+    version: str
+
+    def __init__(self, name: str, args: IstioControlPlaneArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("meshbridge:istio:IstioControlPlane", name, None, opts)
+        self.args = args
+        self.revision = args.revision
+        self.version = args.version
+        self.istiod_service = istiod_release(args.revision)
+        c = args.cluster
+
+        def child(**kwargs: Any) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, provider=args.provider, **kwargs)
+
+        # CRDs, cluster roles and the default validating webhook; needs only the namespace
+        self.base = k8s.helm.v4.Chart(
+            f"{c}-istio-base",
+            name=BASE_RELEASE,
+            namespace=ISTIO_NAMESPACE,
+            version=args.version,
+            values=base_values(args.revision),
+            **_repository(args.repository, "base"),
+            opts=child(depends_on=[args.namespace]),
+        )
+        # istiod must find `cacerts` at its first start, or it self-signs for good
+        self.istiod = k8s.helm.v4.Chart(
+            f"{c}-istiod",
+            name=self.istiod_service,
+            namespace=ISTIO_NAMESPACE,
+            version=args.version,
+            values=istiod_values(args),
+            **_repository(args.repository, "istiod"),
+            opts=child(depends_on=[args.cacerts, self.base]),
+        )
+        # mesh-wide: a PeerAuthentication named `default` in the root namespace (needs the CRD)
+        self.peer_authentication = k8s.apiextensions.CustomResource(
+            f"{c}-mesh-peer-authentication",
+            api_version="security.istio.io/v1",
+            kind="PeerAuthentication",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="default",
+                namespace=ISTIO_NAMESPACE,
+                labels={"app.kubernetes.io/managed-by": "meshbridge"},
+            ),
+            spec={"mtls": {"mode": args.mtls_mode}},
+            opts=child(depends_on=[self.base]),
+        )
+        self.register_outputs(
+            {
+                "cluster": c,
+                "version": args.version,
+                "revision": args.revision,
+                "istiodService": self.istiod_service,
+                "mtlsMode": args.mtls_mode,
+            }
+        )
+
+
+# ------------------------------------------------------------------------- east-west gateway
+
+
+@dataclass(frozen=True)
+class EastWestGatewayArgs:
+    cluster: str
+    network: str
+    version: str
+    repository: str
+    provider: k8s.Provider  # the cluster's kubernetes provider
+    istiod: pulumi.Resource  # the istiod release the gateway pods are injected by
+    # hosts the gateway passes through (AUTO_PASSTHROUGH): the real FQDNs this cluster exports
+    hosts: tuple[str, ...]
+    revision: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if not self.hosts:
+            raise ValueError(f"{self.cluster}: an east-west gateway needs at least one exported host")
+        wild = [h for h in self.hosts if "*" in h]
+        if wild:
+            raise ValueError(f"{self.cluster}: wildcard hosts are not allowed on the east-west gateway: {wild}")
+        if len(set(self.hosts)) != len(self.hosts):
+            raise ValueError(f"{self.cluster}: duplicate hosts for the east-west gateway")
+
+
+def gateway_values(args: EastWestGatewayArgs) -> dict[str, Any]:
+    """Values of the `gateway` chart (validated against the chart's values.schema.json in tests)."""
+    values: dict[str, Any] = {
+        # network gateway: Service/pod label topology.istio.io/network, REQUESTED_NETWORK_VIEW,
+        # and the networkGatewayPorts below instead of the ingress ports
+        "networkGateway": args.network,
+        "labels": {"app": EASTWEST_RELEASE, **EASTWEST_SELECTOR},
+        # the Pulumi-owned internal NLB reaches the pods through a TargetGroupBinding (ip targets)
+        "service": {"type": "ClusterIP"},
+        "networkGatewayPorts": {
+            name: {"port": port, "targetPort": port} for name, port in NETWORK_GATEWAY_PORTS.items()
+        },
+        # cross-network traffic of the whole cluster goes through it: never a single replica
+        "autoscaling": {"minReplicas": 2},
+        "podDisruptionBudget": {"minAvailable": 1},
+    }
+    if args.revision:
+        values["revision"] = args.revision
+    return values
+
+
+def cross_network_gateway_spec(hosts: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The `cross-network-gateway` spec: 15443 TLS AUTO_PASSTHROUGH for exactly `hosts`."""
+    return {
+        "selector": dict(EASTWEST_SELECTOR),
+        "servers": [
+            {
+                "port": {"number": AUTO_PASSTHROUGH_PORT, "name": "tls", "protocol": "TLS"},
+                "tls": {"mode": "AUTO_PASSTHROUGH"},
+                "hosts": list(hosts),
+            }
+        ],
+    }
+
+
+class EastWestGateway(pulumi.ComponentResource):
+    """The `istio-eastwestgateway` release and its `cross-network-gateway` Gateway on one cluster."""
+
+    release: k8s.helm.v4.Chart
+    gateway: k8s.apiextensions.CustomResource
+    service_host: str
+    hosts: list[str]
+
+    def __init__(self, name: str, args: EastWestGatewayArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("meshbridge:istio:EastWestGateway", name, None, opts)
+        self.args = args
+        self.service_host = eastwest_service_host()
+        self.hosts = list(args.hosts)
+        c = args.cluster
+
+        def child(**kwargs: Any) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, provider=args.provider, **kwargs)
+
+        self.release = k8s.helm.v4.Chart(
+            f"{c}-istio-eastwestgateway",
+            name=EASTWEST_RELEASE,
+            namespace=ISTIO_NAMESPACE,
+            version=args.version,
+            values=gateway_values(args),
+            **_repository(args.repository, "gateway"),
+            opts=child(depends_on=[args.istiod]),
+        )
+        self.gateway = k8s.apiextensions.CustomResource(
+            f"{c}-cross-network-gateway",
+            api_version="networking.istio.io/v1",
+            kind="Gateway",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=CROSS_NETWORK_GATEWAY,
+                namespace=ISTIO_NAMESPACE,
+                labels={"app.kubernetes.io/managed-by": "meshbridge"},
+            ),
+            spec=cross_network_gateway_spec(args.hosts),
+            opts=child(depends_on=[self.release]),
+        )
+        self.register_outputs(
+            {
+                "cluster": c,
+                "network": args.network,
+                "serviceHost": self.service_host,
+                "hosts": self.hosts,
+            }
+        )

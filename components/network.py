@@ -1,0 +1,358 @@
+"""Private connectivity on AWS between the clusters' east-west gateways (DESIGN.md section 5).
+
+`PrivateGateway` (one per producer cluster, on the producer's providers): an internal Network Load
+Balancer in the producer's private subnets with its security group, a TCP target group of type
+`ip` on 15443 (HTTP health check on 15021 `/healthz/ready`), a TCP listener on 15443, the
+`TargetGroupBinding` that lets the AWS Load Balancer Controller register the
+`istio-eastwestgateway` pods in that target group, and in `privatelink` mode a
+`VpcEndpointService` open to the consuming clusters' accounts only.
+
+`GatewayEndpoint` (one per (consumer, producer) pair in `privatelink` mode, on the consumer's
+provider): an interface `VpcEndpoint` in the consumer VPC with its own security group, and
+optionally a Route 53 private hosted zone whose apex aliases the endpoint (a stable name).
+
+Security group decision (docs/architecture.md, "Traffic path and AWS prerequisites"): in
+`privatelink` mode the NLB does not evaluate its security group for PrivateLink traffic
+(`enforce_security_group_inbound_rules_on_private_link_traffic = "off"`). Who may connect is decided
+by the endpoint service's `allowed_principals` (consumer account roots, never `*`), by the endpoint's
+security group in the consumer VPC (15443 from the consumer VPC CIDR only) and by Istio mTLS at the
+gateway. The NLB's own security group then has no inbound rule at all (nothing inside the producer
+VPC needs the NLB). In `routed` mode the NLB security group admits 15443 from the consuming
+clusters' VPC CIDRs only. In both modes its outbound rules reach the targets (15443) and their
+health port (15021) inside the producer VPC only, and the `TargetGroupBinding` opens the pods to the
+NLB's security group only. No rule anywhere admits 0.0.0.0/0 or ::/0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+GATEWAY_PORT = 15443  # istio-eastwestgateway tls port (AUTO_PASSTHROUGH), == stacks.config.GATEWAY_PORT
+HEALTH_PORT = 15021  # istio-eastwestgateway status port
+HEALTH_PATH = "/healthz/ready"
+GATEWAY_SERVICE = "istio-eastwestgateway"
+GATEWAY_NAMESPACE = "istio-system"
+TGB_API_VERSION = "elbv2.k8s.aws/v1beta1"
+
+Connectivity = Literal["privatelink", "routed"]
+
+
+def partition(region: str) -> str:
+    """The AWS partition of a region (for IAM ARNs)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def account_root(account_id: pulumi.Input[str], region: str) -> pulumi.Output[str]:
+    """`arn:<partition>:iam::<account>:root`: the principal that lets an account create endpoints."""
+    return pulumi.Output.concat("arn:", partition(region), ":iam::", account_id, ":root")
+
+
+@dataclass(frozen=True)
+class GatewayConsumer:
+    """A cluster that consumes at least one service of the producer."""
+
+    name: str
+    account_id: pulumi.Input[str]
+    region: str
+    vpc_cidr: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class PrivateGatewayArgs:
+    cluster: str
+    region: str
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    connectivity: Connectivity
+    consumers: Sequence[GatewayConsumer]
+    aws_provider: aws.Provider
+    k8s_provider: k8s.Provider
+    # the cluster's istio-system Namespace: the TargetGroupBinding lives in it
+    istio_namespace: pulumi.Resource
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+class PrivateGateway(pulumi.ComponentResource):
+    """Internal NLB in front of a producer's east-west gateway, and its PrivateLink service."""
+
+    nlb_arn: pulumi.Output[str]
+    nlb_dns_name: pulumi.Output[str]
+    target_group_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    endpoint_service_name: Optional[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: PrivateGatewayArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("meshbridge:network:PrivateGateway", name, None, opts)
+        self.args = args
+        privatelink = args.connectivity == "privatelink"
+        tags = {"Name": name, "meshbridge:role": "eastwest-gateway"}
+
+        def aws_opts(**kwargs) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, provider=args.aws_provider, **kwargs)
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-nlb-sg",
+            description=f"meshbridge: internal NLB of the {args.cluster} east-west gateway",
+            vpc_id=args.vpc_id,
+            tags={**tags, "Name": f"{name}-nlb"},
+            opts=aws_opts(),
+        )
+        sg_id = self.security_group.id
+        if not privatelink:
+            # routed: the consumers' pods connect to the NLB directly from their VPC CIDRs
+            for consumer in args.consumers:
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-nlb-in-{GATEWAY_PORT}-{consumer.name}",
+                    security_group_id=sg_id,
+                    description=f"east-west gateway traffic from {consumer.name}",
+                    ip_protocol="tcp",
+                    from_port=GATEWAY_PORT,
+                    to_port=GATEWAY_PORT,
+                    cidr_ipv4=consumer.vpc_cidr,
+                    opts=aws_opts(),
+                )
+        for port, what in ((GATEWAY_PORT, "forwarded traffic"), (HEALTH_PORT, "health checks")):
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-nlb-out-{port}",
+                security_group_id=sg_id,
+                description=f"{what} to the east-west gateway pods in {args.cluster}'s VPC",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4=args.vpc_cidr,
+                opts=aws_opts(),
+            )
+
+        self.load_balancer = aws.lb.LoadBalancer(
+            f"{name}-nlb",
+            load_balancer_type="network",
+            internal=True,
+            subnets=args.subnet_ids,
+            security_groups=[sg_id],
+            enable_cross_zone_load_balancing=True,
+            ip_address_type="ipv4",
+            # PrivateLink traffic is admitted by the endpoint service's allowed principals and the
+            # endpoint's security group in the consumer VPC (see the module docstring)
+            enforce_security_group_inbound_rules_on_private_link_traffic="off" if privatelink else "on",
+            tags=tags,
+            opts=aws_opts(),
+        )
+        self.target_group = aws.lb.TargetGroup(
+            f"{name}-tg",
+            port=GATEWAY_PORT,
+            protocol="TCP",
+            target_type="ip",
+            vpc_id=args.vpc_id,
+            ip_address_type="ipv4",
+            # the gateway authenticates peers by mTLS, not by source address; without client IP
+            # preservation the pods see the NLB's address, which the TargetGroupBinding admits
+            preserve_client_ip="false",
+            deregistration_delay=30,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                enabled=True,
+                protocol="HTTP",
+                port=str(HEALTH_PORT),
+                path=HEALTH_PATH,
+                matcher="200",
+                interval=10,
+                healthy_threshold=2,
+                unhealthy_threshold=2,
+            ),
+            tags=tags,
+            opts=aws_opts(),
+        )
+        self.listener = aws.lb.Listener(
+            f"{name}-listener",
+            load_balancer_arn=self.load_balancer.arn,
+            port=GATEWAY_PORT,
+            protocol="TCP",
+            default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)],
+            tags=tags,
+            opts=aws_opts(),
+        )
+
+        # the AWS Load Balancer Controller (a prerequisite in every producer cluster) registers the
+        # istio-eastwestgateway pod IPs in the Pulumi-owned target group and opens the pods' security
+        # group to the NLB's security group on the two ports
+        self.target_group_binding = k8s.apiextensions.CustomResource(
+            f"{name}-tgb",
+            api_version=TGB_API_VERSION,
+            kind="TargetGroupBinding",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=GATEWAY_SERVICE,
+                namespace=GATEWAY_NAMESPACE,
+                labels={"app.kubernetes.io/managed-by": "meshbridge", "app.kubernetes.io/part-of": "meshbridge"},
+            ),
+            spec={
+                "serviceRef": {"name": GATEWAY_SERVICE, "port": GATEWAY_PORT},
+                "targetGroupARN": self.target_group.arn,
+                "targetType": "ip",
+                "ipAddressType": "ipv4",
+                "vpcID": args.vpc_id,
+                "networking": {
+                    "ingress": [
+                        {
+                            "from": [{"securityGroup": {"groupID": sg_id}}],
+                            "ports": [
+                                {"port": GATEWAY_PORT, "protocol": "TCP"},
+                                {"port": HEALTH_PORT, "protocol": "TCP"},
+                            ],
+                        }
+                    ]
+                },
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.k8s_provider,
+                depends_on=[args.istio_namespace, self.listener, *args.depends_on],
+            ),
+        )
+
+        self.endpoint_service = None
+        self.endpoint_service_name = None
+        if privatelink:
+            principals = sorted({str(c.account_id) for c in args.consumers if isinstance(c.account_id, str)})
+            dynamic = [c.account_id for c in args.consumers if not isinstance(c.account_id, str)]
+            other_regions = sorted({c.region for c in args.consumers if c.region != args.region})
+            self.endpoint_service = aws.ec2.VpcEndpointService(
+                f"{name}-endpoint-service",
+                acceptance_required=False,
+                network_load_balancer_arns=[self.load_balancer.arn],
+                allowed_principals=[account_root(a, args.region) for a in [*principals, *dynamic]],
+                # cross-region PrivateLink: the consumers' regions (the home region is always served)
+                supported_regions=sorted({args.region, *other_regions}) if other_regions else None,
+                supported_ip_address_types=["ipv4"],
+                tags=tags,
+                opts=aws_opts(),
+            )
+            self.endpoint_service_name = self.endpoint_service.service_name
+
+        self.nlb_arn = self.load_balancer.arn
+        self.nlb_dns_name = self.load_balancer.dns_name
+        self.target_group_arn = self.target_group.arn
+        self.security_group_id = sg_id
+        self.register_outputs(
+            {
+                "nlbArn": self.nlb_arn,
+                "nlbDnsName": self.nlb_dns_name,
+                "targetGroupArn": self.target_group_arn,
+                "securityGroupId": self.security_group_id,
+                "endpointServiceName": self.endpoint_service_name,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class GatewayEndpointArgs:
+    consumer: str
+    producer: str
+    consumer_region: str
+    producer_region: str
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    # the producer's VpcEndpointService.service_name
+    service_name: pulumi.Input[str]
+    aws_provider: aws.Provider
+    # when set, a private hosted zone `<producer>.<gateway_dns>` in the consumer VPC aliases the endpoint
+    gateway_dns: Optional[str] = None
+
+
+class GatewayEndpoint(pulumi.ComponentResource):
+    """Interface VPC endpoint in the consumer's VPC towards a producer's endpoint service."""
+
+    address: pulumi.Output[str]
+    endpoint_dns_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: GatewayEndpointArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("meshbridge:network:GatewayEndpoint", name, None, opts)
+        self.args = args
+        tags = {"Name": name, "meshbridge:role": "gateway-endpoint", "meshbridge:producer": args.producer}
+
+        def aws_opts(**kwargs) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, provider=args.aws_provider, **kwargs)
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-endpoint-sg",
+            description=f"meshbridge: endpoint in {args.consumer} to the {args.producer} east-west gateway",
+            vpc_id=args.vpc_id,
+            tags={**tags, "Name": f"{name}-endpoint"},
+            opts=aws_opts(),
+        )
+        # the endpoint only answers connections; no outbound rule is needed
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-endpoint-in-{GATEWAY_PORT}",
+            security_group_id=self.security_group.id,
+            description=f"{args.consumer} workloads to the {args.producer} east-west gateway",
+            ip_protocol="tcp",
+            from_port=GATEWAY_PORT,
+            to_port=GATEWAY_PORT,
+            cidr_ipv4=args.vpc_cidr,
+            opts=aws_opts(),
+        )
+        self.endpoint = aws.ec2.VpcEndpoint(
+            f"{name}-endpoint",
+            vpc_id=args.vpc_id,
+            vpc_endpoint_type="Interface",
+            service_name=args.service_name,
+            service_region=args.producer_region if args.producer_region != args.consumer_region else None,
+            subnet_ids=args.subnet_ids,
+            security_group_ids=[self.security_group.id],
+            private_dns_enabled=False,
+            ip_address_type="ipv4",
+            tags=tags,
+            opts=aws_opts(),
+        )
+        # the regional DNS name of the endpoint (resolves to its ENIs in every subnet)
+        self.endpoint_dns_name = self.endpoint.dns_entries.apply(lambda entries: entries[0].dns_name)
+        self.address = self.endpoint_dns_name
+
+        self.zone = None
+        self.record = None
+        if args.gateway_dns:
+            zone_name = f"{args.producer}.{args.gateway_dns}"
+            self.zone = aws.route53.Zone(
+                f"{name}-zone",
+                name=zone_name,
+                comment=f"meshbridge: {args.producer} east-west gateway as seen from {args.consumer}",
+                vpcs=[aws.route53.ZoneVpcArgs(vpc_id=args.vpc_id, vpc_region=args.consumer_region)],
+                force_destroy=True,
+                tags=tags,
+                opts=aws_opts(),
+            )
+            self.record = aws.route53.Record(
+                f"{name}-record",
+                zone_id=self.zone.zone_id,
+                name=zone_name,
+                type="A",
+                aliases=[
+                    aws.route53.RecordAliasArgs(
+                        name=self.endpoint_dns_name,
+                        zone_id=self.endpoint.dns_entries.apply(lambda entries: entries[0].hosted_zone_id),
+                        evaluate_target_health=False,
+                    )
+                ],
+                opts=aws_opts(),
+            )
+            # the record's name (carries the dependency on the record)
+            self.address = self.record.name
+
+        self.register_outputs(
+            {
+                "endpointId": self.endpoint.id,
+                "endpointDnsName": self.endpoint_dns_name,
+                "securityGroupId": self.security_group.id,
+                "address": self.address,
+            }
+        )

@@ -1,0 +1,378 @@
+"""Cross-cluster services: the producer side (`ServiceExport`) and the consumer side (`ServiceImport`).
+
+The traffic path (DESIGN.md section 4, docs/services.md):
+
+```
+consumer pod -> sidecar: ServiceEntry <host> (MESH_INTERNAL, DNS) endpoint = producer gateway address:15443
+   DestinationRule <host>: ISTIO_MUTUAL, SNI outbound_.<port>_._.<real FQDN>
+-> producer east-west gateway :15443 (AUTO_PASSTHROUGH, routes on that SNI)
+-> producer Service <real FQDN> (or the per-pod Service <name>-<i>) -> sidecar of the pod
+   AuthorizationPolicy (ALLOW) admits the consumer's principal
+```
+
+`ServiceExport` (one per service and producer cluster, on the producer's provider):
+- an ALLOW `AuthorizationPolicy` on the exported workload for the declared consumer principals
+  (with their HTTP methods/paths), plus one rule for the callers inside the service's own
+  namespaces (`local_namespaces`, by default the service's namespace) that are not declared
+  consumers (see "Authorization" in docs/services.md for why);
+- with per-pod addressing, one `Service` `<name>-<i>` per StatefulSet pod (selector
+  `statefulset.kubernetes.io/pod-name`), so that the producer (and its gateway) knows the per-pod
+  host `<name>-<i>.<ns>.svc.cluster.local`.
+
+`ServiceImport` (one per service and consumer cluster, on the consumer's provider, in the import
+namespace): per consumer host (the service host, then one per pod alias) a `ServiceEntry` and a
+`DestinationRule` named after the host.
+
+Neither component reads configuration; both take typed args and create every child with
+`parent=self` on the explicit provider given in the args.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+GATEWAY_PORT = 15443  # istio-eastwestgateway tls port, == stacks.config.GATEWAY_PORT
+TLS_MODE_LABEL = "security.istio.io/tlsMode"
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "meshbridge"}
+SERVICE_LABEL = "meshbridge.io/service"
+ISTIO_NETWORKING = "networking.istio.io/v1"
+ISTIO_SECURITY = "security.istio.io/v1"
+# Kubernetes Service appProtocol for each Istio protocol (Istio reads it as the port protocol)
+APP_PROTOCOL = {
+    "HTTP": "http",
+    "HTTPS": "https",
+    "GRPC": "grpc",
+    "HTTP2": "http2",
+    "MONGO": "mongo",
+    "TCP": "tcp",
+    "TLS": "tls",
+}
+# used when a service has several producers and the caller gave no outlierDetection (the config
+# model requires one, so this only matters for direct users of the component)
+DEFAULT_OUTLIER_DETECTION: dict[str, Any] = {
+    "consecutive5xxErrors": 5,
+    "interval": "10s",
+    "baseEjectionTime": "30s",
+    "maxEjectionPercent": 100,
+}
+# port-level traffic settings do not inherit the top-level ones in Istio (a port-level entry that
+# omits a field gets the default), so these are copied into every generated port-level entry
+PORT_LEVEL_FIELDS = ("connectionPool", "loadBalancer", "outlierDetection")
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    number: int
+    name: str
+    protocol: str = "TCP"
+
+    @property
+    def is_http(self) -> bool:
+        return self.protocol in ("HTTP", "HTTP2", "GRPC")
+
+
+def fqdn(name: str, namespace: str, domain: str = "cluster.local") -> str:
+    return f"{name}.{namespace}.svc.{domain}"
+
+
+def principal(trust_domain: str, ns_sa: str) -> str:
+    """`ns/sa` -> the AuthorizationPolicy principal `<trustDomain>/ns/<ns>/sa/<sa>`."""
+    ns, sa = ns_sa.split("/")
+    return f"{trust_domain}/ns/{ns}/sa/{sa}"
+
+
+def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
+    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
+
+
+def sni(port: int, real_host: str) -> str:
+    """The SNI an east-west gateway in AUTO_PASSTHROUGH mode routes on."""
+    return f"outbound_.{port}_._.{real_host}"
+
+
+def _opts(parent: pulumi.Resource, provider: pulumi.ProviderResource, depends_on: Sequence[pulumi.Resource]):
+    return pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on))
+
+
+# ----------------------------------------------------------------------------- producer side
+
+
+@dataclass(frozen=True)
+class AllowedCaller:
+    """One consumer entry: principals (`ns/sa`) and optional HTTP methods/paths."""
+
+    principals: Sequence[str]
+    methods: Optional[Sequence[str]] = None
+    paths: Optional[Sequence[str]] = None
+
+
+@dataclass(frozen=True)
+class ServiceExportArgs:
+    cluster: str
+    service: str
+    namespace: str
+    trust_domain: str
+    workload_selector: dict[str, str]
+    ports: Sequence[ServicePort]
+    callers: Sequence[AllowedCaller]
+    provider: pulumi.ProviderResource
+    # callers in these namespaces that are not declared consumers are admitted on every port
+    # (the producer's own in-namespace clients and peers keep working); [] admits declared
+    # principals only. Default (None): the service's namespace.
+    local_namespaces: Optional[Sequence[str]] = None
+    per_pod_replicas: Optional[int] = None
+    # e.g. the Istio CRDs / istiod of the cluster
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+def authorization_rules(args: ServiceExportArgs) -> list[dict[str, Any]]:
+    """The ALLOW rules: declared consumers (grouped by identical operation), then local callers."""
+    grouped: dict[tuple[tuple[str, ...], tuple[str, ...]], set[str]] = {}
+    for caller in args.callers:
+        key = (tuple(caller.methods or ()), tuple(caller.paths or ()))
+        grouped.setdefault(key, set()).update(principal(args.trust_domain, p) for p in caller.principals)
+    rules: list[dict[str, Any]] = []
+    declared: set[str] = set()
+    for (methods, paths), principals in sorted(grouped.items(), key=lambda kv: (sorted(kv[1]), kv[0])):
+        rule: dict[str, Any] = {"from": [{"source": {"principals": sorted(principals)}}]}
+        operation: dict[str, Any] = {}
+        if methods:
+            operation["methods"] = list(methods)
+        if paths:
+            operation["paths"] = list(paths)
+        if operation:
+            rule["to"] = [{"operation": operation}]
+        rules.append(rule)
+        declared |= principals
+    local = [args.namespace] if args.local_namespaces is None else list(args.local_namespaces)
+    if local:
+        source: dict[str, Any] = {"namespaces": sorted(set(local))}
+        if declared:
+            # declared principals keep exactly the methods/paths granted above
+            source["notPrincipals"] = sorted(declared)
+        rules.append({"from": [{"source": source}]})
+    return rules
+
+
+class ServiceExport(pulumi.ComponentResource):
+    """Producer side of one exported service in one cluster: authorization and per-pod Services."""
+
+    authorization_policy: k8s.apiextensions.CustomResource
+    pod_services: list[k8s.core.v1.Service]
+    exported_hosts: list[str]
+
+    def __init__(self, name: str, args: ServiceExportArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("meshbridge:services:ServiceExport", name, None, opts)
+        prefix = f"{args.cluster}-{args.namespace}-{args.service}"
+        labels = {**MANAGED_BY, SERVICE_LABEL: args.service}
+        self.authorization_policy = k8s.apiextensions.CustomResource(
+            f"{prefix}-authz",
+            api_version=ISTIO_SECURITY,
+            kind="AuthorizationPolicy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"meshbridge-export-{args.service}", namespace=args.namespace, labels=labels
+            ),
+            spec={
+                "selector": {"matchLabels": dict(sorted(args.workload_selector.items()))},
+                "action": "ALLOW",
+                "rules": authorization_rules(args),
+            },
+            opts=_opts(self, args.provider, args.depends_on),
+        )
+        self.exported_hosts = [fqdn(args.service, args.namespace)]
+        self.pod_services = []
+        for i in range(args.per_pod_replicas or 0):
+            pod = f"{args.service}-{i}"
+            self.pod_services.append(
+                k8s.core.v1.Service(
+                    f"{prefix}-pod-{i}",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=pod, namespace=args.namespace, labels=labels),
+                    spec=k8s.core.v1.ServiceSpecArgs(
+                        type="ClusterIP",
+                        selector={POD_NAME_LABEL: pod},
+                        ports=[
+                            k8s.core.v1.ServicePortArgs(
+                                name=p.name,
+                                port=p.number,
+                                target_port=p.number,
+                                protocol="TCP",
+                                app_protocol=APP_PROTOCOL.get(p.protocol, "tcp"),
+                            )
+                            for p in args.ports
+                        ],
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+                )
+            )
+            self.exported_hosts.append(fqdn(pod, args.namespace))
+        self.register_outputs({"exportedHosts": self.exported_hosts})
+
+
+# ----------------------------------------------------------------------------- consumer side
+
+
+@dataclass(frozen=True)
+class RemoteEndpoint:
+    """A producer cluster reached through its east-west gateway."""
+
+    cluster: str
+    address: pulumi.Input[str]  # the gateway address for this consumer (a DNS name)
+    network: str
+    locality: str  # <region>[/<zone>]
+
+
+@dataclass(frozen=True)
+class LocalEndpoint:
+    """The consumer cluster's own instance (when it is also a producer)."""
+
+    cluster: str
+    network: str
+    locality: str
+
+
+@dataclass(frozen=True)
+class ImportedHost:
+    """A consumer-side host and the real FQDN the producer knows (equal without an alias)."""
+
+    host: str
+    real_host: str
+
+
+@dataclass(frozen=True)
+class ServiceImportArgs:
+    cluster: str
+    service: str
+    namespace: str  # the service's namespace in the producer clusters
+    service_account: str
+    trust_domain: str
+    import_namespace: str
+    ports: Sequence[ServicePort]
+    hosts: Sequence[ImportedHost]  # the service host first, then one per pod alias
+    remote: Sequence[RemoteEndpoint]
+    provider: pulumi.ProviderResource
+    local: Optional[LocalEndpoint] = None
+    traffic_policy: Optional[dict[str, Any]] = None
+    gateway_port: int = GATEWAY_PORT
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+
+    @property
+    def failover(self) -> bool:
+        return len(self.remote) + (1 if self.local else 0) > 1
+
+
+def service_entry_spec(args: ServiceImportArgs, imported: ImportedHost) -> dict[str, Any]:
+    endpoints: list[dict[str, Any]] = []
+    for ep in args.remote:
+        endpoints.append(
+            {
+                "address": ep.address,
+                "ports": {p.name: args.gateway_port for p in args.ports},
+                "labels": {TLS_MODE_LABEL: "istio"},
+                "locality": ep.locality,
+                "network": ep.network,
+            }
+        )
+    if args.local is not None:
+        endpoints.append(
+            {
+                "address": imported.real_host,
+                "ports": {p.name: p.number for p in args.ports},
+                "labels": {TLS_MODE_LABEL: "istio"},
+                "locality": args.local.locality,
+                "network": args.local.network,
+            }
+        )
+    return {
+        "hosts": [imported.host],
+        "location": "MESH_INTERNAL",
+        "resolution": "DNS",
+        "ports": [{"number": p.number, "name": p.name, "protocol": p.protocol} for p in args.ports],
+        "endpoints": endpoints,
+        "subjectAltNames": [spiffe_id(args.trust_domain, args.namespace, args.service_account)],
+    }
+
+
+def traffic_policy(args: ServiceImportArgs, imported: ImportedHost) -> dict[str, Any]:
+    """The user's trafficPolicy with meshbridge's TLS (and failover) settings merged in.
+
+    - tls is always ISTIO_MUTUAL (cross-network endpoints without mTLS are dropped);
+    - when the host is an alias, the SNI is the one the producer gateway routes on
+      (`outbound_.<port>_._.<real FQDN>`), per port through portLevelSettings when there are
+      several ports (a port-level entry does not inherit top-level settings, so the user's
+      connectionPool/loadBalancer/outlierDetection are repeated in it);
+    - with several producers: outlierDetection (failover needs it) and localityLbSetting.
+    """
+    policy = copy.deepcopy(dict(args.traffic_policy or {}))
+    user_ports = {int(p["port"]["number"]): p for p in policy.pop("portLevelSettings", []) or []}
+    if args.failover:
+        policy.setdefault("outlierDetection", copy.deepcopy(DEFAULT_OUTLIER_DETECTION))
+        lb = policy.setdefault("loadBalancer", {})
+        lb.setdefault("localityLbSetting", {"enabled": True})
+    aliased = imported.host != imported.real_host
+    if aliased and len(args.ports) == 1 and not user_ports:
+        policy["tls"] = {"mode": "ISTIO_MUTUAL", "sni": sni(args.ports[0].number, imported.real_host)}
+        return policy
+    policy["tls"] = {"mode": "ISTIO_MUTUAL"}
+    if not aliased and not user_ports:
+        return policy
+    levels: list[dict[str, Any]] = []
+    numbers = [p.number for p in args.ports] + sorted(n for n in user_ports if n not in {p.number for p in args.ports})
+    for number in numbers:
+        entry: dict[str, Any] = {"port": {"number": number}}
+        for key in PORT_LEVEL_FIELDS:
+            if key in policy:
+                entry[key] = copy.deepcopy(policy[key])
+        for key, value in user_ports.get(number, {}).items():
+            if key != "port":
+                entry[key] = copy.deepcopy(value)
+        entry["tls"] = {"mode": "ISTIO_MUTUAL"}
+        if aliased:
+            entry["tls"]["sni"] = sni(number, imported.real_host)
+        levels.append(entry)
+    policy["portLevelSettings"] = levels
+    return policy
+
+
+class ServiceImport(pulumi.ComponentResource):
+    """Consumer side of one service in one cluster: a ServiceEntry + DestinationRule per host."""
+
+    service_entries: dict[str, k8s.apiextensions.CustomResource]
+    destination_rules: dict[str, k8s.apiextensions.CustomResource]
+    hosts: list[str]
+
+    def __init__(self, name: str, args: ServiceImportArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("meshbridge:services:ServiceImport", name, None, opts)
+        if not args.remote and args.local is None:
+            raise ValueError(f"ServiceImport {name}: no endpoint (no remote producer and no local instance)")
+        labels = {**MANAGED_BY, SERVICE_LABEL: args.service}
+        self.service_entries = {}
+        self.destination_rules = {}
+        self.hosts = [h.host for h in args.hosts]
+        for imported in args.hosts:
+            # the object is named after its host: unique in the import namespace (hosts never
+            # collide, the config model checks it) and readable in `kubectl get serviceentries`
+            meta = k8s.meta.v1.ObjectMetaArgs(name=imported.host, namespace=args.import_namespace, labels=labels)
+            self.service_entries[imported.host] = k8s.apiextensions.CustomResource(
+                f"{args.cluster}-se-{imported.host}",
+                api_version=ISTIO_NETWORKING,
+                kind="ServiceEntry",
+                metadata=meta,
+                spec=service_entry_spec(args, imported),
+                opts=_opts(self, args.provider, args.depends_on),
+            )
+            self.destination_rules[imported.host] = k8s.apiextensions.CustomResource(
+                f"{args.cluster}-dr-{imported.host}",
+                api_version=ISTIO_NETWORKING,
+                kind="DestinationRule",
+                metadata=meta,
+                spec={"host": imported.host, "trafficPolicy": traffic_policy(args, imported)},
+                opts=_opts(self, args.provider, args.depends_on),
+            )
+        self.register_outputs({"hosts": self.hosts})
