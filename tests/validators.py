@@ -31,7 +31,6 @@ project (CI) or in $MESHBRIDGE_SHARED (`make schemas`).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -45,7 +44,8 @@ from jsonschema.exceptions import best_match
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
-PROJECT = Path(__file__).resolve().parent.parent
+from tests.conftest import shared_dir
+
 ISTIO_VERSION = "1.30.3"
 ALBC_VERSION = "v3.5.0"
 ISTIO_CRDS = f"istio/{ISTIO_VERSION}/crd-all.gen.yaml"
@@ -74,12 +74,6 @@ CORE_ENUMS: dict[tuple[str, str], list[str]] = {
     ("io.k8s.api.core.v1.PodSpec", "restartPolicy"): ["Always", "OnFailure", "Never"],
     ("io.k8s.api.core.v1.PodSpec", "dnsPolicy"): ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
 }
-
-
-def shared_dir() -> Path:
-    """../shared beside the project (CI), or MESHBRIDGE_SHARED (a `make schemas` download)."""
-    env = os.environ.get("MESHBRIDGE_SHARED")
-    return Path(env) if env else PROJECT.parent / "shared"
 
 
 def _shared_file(rel: str) -> Path:
