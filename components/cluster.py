@@ -13,6 +13,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.options import child_opts
+
 ISTIO_NAMESPACE = "istio-system"
 
 
@@ -75,4 +77,4 @@ class MeshCluster(pulumi.ComponentResource):
     def child_opts(self, kind: str = "k8s", **kwargs) -> pulumi.ResourceOptions:
         """Options for a resource of this cluster: parented here, on the explicit provider."""
         provider = self.k8s_provider if kind == "k8s" else self.aws_provider
-        return pulumi.ResourceOptions(parent=self, provider=provider, **kwargs)
+        return child_opts(self, provider, **kwargs)

@@ -17,12 +17,14 @@ CRDs applied first); the Istio charts use no hooks and no `lookup`, so nothing i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster import ISTIO_NAMESPACE
+from components.options import child_opts
 
 BASE_RELEASE = "istio-base"
 ISTIOD_RELEASE = "istiod"
@@ -128,8 +130,7 @@ class IstioControlPlane(pulumi.ComponentResource):
         self.istiod_service = istiod_release(args.revision)
         c = args.cluster
 
-        def child(**kwargs: Any) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, provider=args.provider, **kwargs)
+        child = partial(child_opts, self, args.provider)
 
         # CRDs, cluster roles and the default validating webhook; needs only the namespace
         self.base = k8s.helm.v4.Chart(
@@ -250,8 +251,7 @@ class EastWestGateway(pulumi.ComponentResource):
         self.hosts = list(args.hosts)
         c = args.cluster
 
-        def child(**kwargs: Any) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, provider=args.provider, **kwargs)
+        child = partial(child_opts, self, args.provider)
 
         self.release = k8s.helm.v4.Chart(
             f"{c}-istio-eastwestgateway",

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal, Optional
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+
+from components.options import child_opts
 
 GATEWAY_PORT = 15443  # istio-eastwestgateway tls port (AUTO_PASSTHROUGH), == stacks.config.GATEWAY_PORT
 HEALTH_PORT = 15021  # istio-eastwestgateway status port
@@ -98,8 +101,7 @@ class PrivateGateway(pulumi.ComponentResource):
         privatelink = args.connectivity == "privatelink"
         tags = {"Name": name, "meshbridge:role": "eastwest-gateway"}
 
-        def aws_opts(**kwargs) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, provider=args.aws_provider, **kwargs)
+        aws_opts = partial(child_opts, self, args.aws_provider)
 
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-nlb-sg",
@@ -280,8 +282,7 @@ class GatewayEndpoint(pulumi.ComponentResource):
         self.args = args
         tags = {"Name": name, "meshbridge:role": "gateway-endpoint", "meshbridge:producer": args.producer}
 
-        def aws_opts(**kwargs) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, provider=args.aws_provider, **kwargs)
+        aws_opts = partial(child_opts, self, args.aws_provider)
 
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-endpoint-sg",

@@ -37,6 +37,8 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.options import child_opts
+
 GATEWAY_PORT = 15443  # istio-eastwestgateway tls port, == stacks.config.GATEWAY_PORT
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -95,10 +97,6 @@ def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
 def sni(port: int, real_host: str) -> str:
     """The SNI an east-west gateway in AUTO_PASSTHROUGH mode routes on."""
     return f"outbound_.{port}_._.{real_host}"
-
-
-def _opts(parent: pulumi.Resource, provider: pulumi.ProviderResource, depends_on: Sequence[pulumi.Resource]):
-    return pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on))
 
 
 # ----------------------------------------------------------------------------- producer side
@@ -184,7 +182,7 @@ class ServiceExport(pulumi.ComponentResource):
                 "action": "ALLOW",
                 "rules": authorization_rules(args),
             },
-            opts=_opts(self, args.provider, args.depends_on),
+            opts=child_opts(self, args.provider, depends_on=list(args.depends_on)),
         )
         self.exported_hosts = [fqdn(args.service, args.namespace)]
         self.pod_services = []
@@ -365,7 +363,7 @@ class ServiceImport(pulumi.ComponentResource):
                 kind="ServiceEntry",
                 metadata=meta,
                 spec=service_entry_spec(args, imported),
-                opts=_opts(self, args.provider, args.depends_on),
+                opts=child_opts(self, args.provider, depends_on=list(args.depends_on)),
             )
             self.destination_rules[imported.host] = k8s.apiextensions.CustomResource(
                 f"{args.cluster}-dr-{imported.host}",
@@ -373,6 +371,6 @@ class ServiceImport(pulumi.ComponentResource):
                 kind="DestinationRule",
                 metadata=meta,
                 spec={"host": imported.host, "trafficPolicy": traffic_policy(args, imported)},
-                opts=_opts(self, args.provider, args.depends_on),
+                opts=child_opts(self, args.provider, depends_on=list(args.depends_on)),
             )
         self.register_outputs({"hosts": self.hosts})

@@ -15,11 +15,6 @@ OUTPUTS_VERSION = 1
 def cluster_outputs(mesh: Mesh, name: str) -> dict[str, Any]:
     cfg = mesh.config
     spec = cfg.cluster(name)
-    imported: dict[str, list[str]] = {}
-    for s in cfg.services:
-        if name in [c.cluster for c in s.consumers]:
-            for host in s.consumer_hosts():
-                imported[host] = list(s.exported_from)
     out: dict[str, Any] = {
         "clusterName": name,
         "network": spec.network,
@@ -28,8 +23,6 @@ def cluster_outputs(mesh: Mesh, name: str) -> dict[str, Any]:
         "accountId": mesh.inputs[name].account_id,
         "labels": dict(spec.labels),
         "gatewayPort": GATEWAY_PORT,
-        "exportedHosts": cfg.exported_hosts(name),
-        "importedHosts": dict(sorted(imported.items())),
     }
     for part in mesh.parts.values():
         contribute = getattr(part, "cluster_outputs", None)
