@@ -1,0 +1,64 @@
+"""`python -m synth.verify OUT_DIR`: judge a synth output tree with Istio's own code.
+
+The judge is the Go program in verify/ (built by tools/build-verify.sh from the pinned istio.io/istio
+module, cached outside the work tree). For each cluster of the tree it renders Istio's real base,
+istiod and gateway charts with the values meshbridge passes (into
+clusters/<cluster>/helm/<release>/rendered/), checks the chart facts the mesh relies on, runs
+`istioctl validate` and `istioctl analyze` (offline), and lets Istio's pilot compute the Envoy
+configuration of every declared path (docs/architecture.md, "Verification"). Exit 0 when every
+check holds, 1 with one FAIL line per broken link, 2 when the judge cannot run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+BUILD_SCRIPT = PROJECT_DIR / "tools" / "build-verify.sh"
+ACCEPTED = PROJECT_DIR / "verify" / "accepted-analysis.yaml"
+
+
+class JudgeUnavailableError(RuntimeError):
+    """The judge could not be built (no Go, or the module proxy refused a module)."""
+
+
+def judge_binary() -> Path:
+    """Path of the built judge; builds it on first use (cached by source version)."""
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise JudgeUnavailableError(f"tools/build-verify.sh failed:\n{proc.stderr.strip()}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def run_judge(out: Path) -> subprocess.CompletedProcess[str]:
+    """Run the judge on a synth output directory; its report is in stdout (and verify-report.txt)."""
+    env = dict(os.environ, MESHBRIDGE_ACCEPTED_ANALYSIS=str(ACCEPTED))
+    return subprocess.run(
+        [str(judge_binary()), "judge", str(out)], capture_output=True, text=True, env=env, timeout=1800
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: python -m synth.verify OUT_DIR", file=sys.stderr)
+        return 2
+    out = Path(args[0])
+    if not (out / "judge.json").is_file():
+        print(f"synth.verify: {out} is not a synth output directory (no judge.json)", file=sys.stderr)
+        return 2
+    try:
+        proc = run_judge(out)
+    except JudgeUnavailableError as exc:
+        print(f"synth.verify: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

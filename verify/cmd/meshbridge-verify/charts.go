@@ -1,0 +1,218 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"istio.io/istio/operator/pkg/helm"
+	"sigs.k8s.io/yaml"
+)
+
+// chartDirs maps a chart name (as meshbridge installs it) to its directory under manifests/charts of
+// the istio.io/istio module.
+var chartDirs = map[string]string{
+	"base":    "base",
+	"istiod":  "istio-control/istio-discovery",
+	"gateway": "gateway",
+}
+
+var unsafeFile = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// renderCharts renders every release of a cluster with Istio's own Helm renderer and the values
+// meshbridge passes, writes each object to clusters/<c>/helm/<release>/rendered/ and returns them.
+func renderCharts(out, cluster string, releases []HelmRelease) (map[string][]Object, []string) {
+	rendered := map[string][]Object{}
+	var problems []string
+	for _, r := range releases {
+		dir, ok := chartDirs[r.Chart]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: helm release %s: chart %q is not one of Istio's charts", cluster, r.Release, r.Chart))
+			continue
+		}
+		iop := map[string]any{"spec": map[string]any{"values": r.Values}}
+		manifests, _, err := helm.Render(r.Release, r.Namespace, dir, iop, nil)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: helm release %s: Istio's chart %s does not render with these values: %v", cluster, r.Release, r.Chart, err))
+			continue
+		}
+		target := filepath.Join(out, "clusters", cluster, "helm", r.Release, "rendered")
+		_ = os.RemoveAll(target)
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		seen := map[string]bool{}
+		for _, m := range manifests {
+			obj := m.Unstructured.Object
+			o := Object{Obj: obj}
+			parts := []string{strings.ToLower(o.Kind())}
+			if o.Namespace() != "" {
+				parts = append(parts, o.Namespace())
+			}
+			parts = append(parts, o.Name())
+			name := unsafeFile.ReplaceAllString(strings.Join(parts, "."), "_") + ".yaml"
+			for seen[name] {
+				name = "_" + name
+			}
+			seen[name] = true
+			o.File = filepath.Join(target, name)
+			b, err := yaml.Marshal(obj)
+			if err == nil {
+				err = os.WriteFile(o.File, b, 0o644)
+			}
+			if err != nil {
+				problems = append(problems, err.Error())
+			}
+			rendered[r.Release] = append(rendered[r.Release], o)
+		}
+	}
+	return rendered, problems
+}
+
+func findObject(objs []Object, kind, name string) *Object {
+	for i := range objs {
+		if objs[i].Kind() == kind && (name == "" || objs[i].Name() == name) {
+			return &objs[i]
+		}
+	}
+	return nil
+}
+
+func releaseByChart(releases []HelmRelease, chart string) *HelmRelease {
+	for i := range releases {
+		if releases[i].Chart == chart {
+			return &releases[i]
+		}
+	}
+	return nil
+}
+
+// checkCharts compares the rendered charts with the objects meshbridge renders beside them.
+func checkCharts(cluster string, decl *Declaration, objs []Object, releases []HelmRelease, rendered map[string][]Object) []string {
+	var problems []string
+	fail := func(format string, args ...any) {
+		problems = append(problems, cluster+": "+fmt.Sprintf(format, args...))
+	}
+	var network string
+	for _, c := range decl.Clusters {
+		if c.Name == cluster {
+			network = c.Network
+		}
+	}
+
+	if istiod := releaseByChart(releases, "istiod"); istiod != nil {
+		robjs := rendered[istiod.Release]
+		dep := findObject(robjs, "Deployment", "istiod")
+		cm := findObject(robjs, "ConfigMap", "istio")
+		if dep == nil || cm == nil {
+			fail("Istio's istiod chart rendered no Deployment istiod or ConfigMap istio")
+		} else {
+			env := containerEnv(dep.Obj)
+			if env["CLUSTER_ID"] != cluster {
+				fail("rendered Deployment istio-system/istiod: CLUSTER_ID is %q, expected the cluster name %q", env["CLUSTER_ID"], cluster)
+			}
+			var mesh map[string]any
+			if err := yaml.Unmarshal([]byte(str(cm.Obj, "data", "mesh")), &mesh); err != nil {
+				fail("rendered ConfigMap istio: mesh is not YAML: %v", err)
+			}
+			if td, _ := mesh["trustDomain"].(string); td != decl.TrustDomain {
+				fail("rendered ConfigMap istio: trustDomain is %q, expected %q", td, decl.TrustDomain)
+			}
+			meshID := str(sub(mesh, "defaultConfig"), "meshId")
+			wantMesh := str(istiod.Values, "global", "meshID")
+			if wantMesh == "" || meshID != wantMesh {
+				fail("rendered ConfigMap istio: defaultConfig.meshId is %q, expected global.meshID %q", meshID, wantMesh)
+			}
+			netVal := str(istiod.Values, "global", "network")
+			if netVal != network {
+				fail("helm istiod: global.network is %q, the cluster's network is %q", netVal, network)
+			}
+			if net := str(sub(mesh, "defaultConfig", "proxyMetadata"), "ISTIO_META_NETWORK"); net != "" && net != network {
+				fail("rendered mesh config: ISTIO_META_NETWORK %q, expected %q", net, network)
+			}
+		}
+	}
+
+	gwRel := releaseByChart(releases, "gateway")
+	gatewayObj := findObject(objs, "Gateway", "")
+	if gwRel == nil {
+		if gatewayObj != nil {
+			fail("%s exists but no gateway chart is installed", gatewayObj.Describe())
+		}
+		return problems
+	}
+	robjs := rendered[gwRel.Release]
+	svc := findObject(robjs, "Service", "")
+	dep := findObject(robjs, "Deployment", "")
+	if svc == nil || dep == nil {
+		fail("Istio's gateway chart rendered no Service or Deployment for release %s", gwRel.Release)
+		return problems
+	}
+	ports := map[int]string{}
+	for _, p := range list(svc.Obj, "spec", "ports") {
+		pm, _ := p.(map[string]any)
+		ports[number(pm["port"])] = str(pm, "name")
+	}
+	if name, ok := ports[15443]; !ok || !strings.HasPrefix(name, "tls") {
+		fail("rendered Service %s/%s does not expose 15443 as a tls port (ports %v)", svc.Namespace(), svc.Name(), ports)
+	}
+	if _, ok := ports[15021]; !ok {
+		fail("rendered Service %s/%s does not expose the status port 15021", svc.Namespace(), svc.Name())
+	}
+	podLabels := stringMap(sub(dep.Obj, "spec", "template", "metadata")["labels"])
+	svcSel := stringMap(sub(svc.Obj, "spec")["selector"])
+	for k, v := range svcSel {
+		if podLabels[k] != v {
+			fail("rendered Service %s selects %s=%s, which the gateway pods do not carry", svc.Name(), k, v)
+		}
+	}
+	if gatewayObj != nil {
+		gwSel := stringMap(gatewayObj.Spec()["selector"])
+		for k, v := range gwSel {
+			if podLabels[k] != v || svcSel[k] != v {
+				fail("%s selects %s=%s, but the gateway chart's pods carry %v and its Service selects %v", gatewayObj.Describe(), k, v, sortedMap(podLabels), sortedMap(svcSel))
+			}
+		}
+	}
+	if tgb := findObject(objs, "TargetGroupBinding", ""); tgb != nil {
+		ref := sub(tgb.Spec(), "serviceRef")
+		if str(ref, "name") != svc.Name() {
+			fail("%s: serviceRef.name %q is not the gateway chart's Service %q", tgb.Describe(), str(ref, "name"), svc.Name())
+		}
+		if _, ok := ports[number(ref["port"])]; !ok {
+			fail("%s: serviceRef.port %v is not a port of the rendered Service %s (%v)", tgb.Describe(), ref["port"], svc.Name(), ports)
+		}
+	}
+	return problems
+}
+
+func containerEnv(dep map[string]any) map[string]string {
+	env := map[string]string{}
+	for _, c := range list(dep, "spec", "template", "spec", "containers") {
+		cm, _ := c.(map[string]any)
+		for _, e := range list(cm, "env") {
+			em, _ := e.(map[string]any)
+			if v, ok := em["value"].(string); ok {
+				env[str(em, "name")] = v
+			}
+		}
+	}
+	return env
+}
+
+func sortedMap(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+m[k])
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}

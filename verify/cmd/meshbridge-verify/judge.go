@@ -1,0 +1,308 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	istiolog "istio.io/istio/pkg/log"
+	"sigs.k8s.io/yaml"
+)
+
+// Accepted is one analyzer message the project accepts, with its reason (verify/accepted-analysis.yaml).
+type Accepted struct {
+	Code     string `json:"code"`
+	Resource string `json:"resource"` // regular expression on the message's origin
+	Reason   string `json:"reason"`
+}
+
+type analysisMessage struct {
+	Code    string `json:"code"`
+	Level   string `json:"level"`
+	Message string `json:"message"`
+	Origin  string `json:"origin"`
+}
+
+func loadAccepted() ([]Accepted, error) {
+	path := os.Getenv("MESHBRIDGE_ACCEPTED_ANALYSIS")
+	if path == "" {
+		return nil, nil
+	}
+	var out []Accepted
+	if err := readYAML(path, &out); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	for i, a := range out {
+		if a.Code == "" || strings.TrimSpace(a.Reason) == "" {
+			return nil, fmt.Errorf("%s: entry %d needs a code and a reason", path, i)
+		}
+	}
+	return out, nil
+}
+
+// runSelf runs this binary's istioctl (Istio's own command line) in a child process, so that its
+// package-level flag state starts fresh each time.
+func runSelf(args ...string) (string, int) {
+	exe, err := os.Executable()
+	if err != nil {
+		return err.Error(), 1
+	}
+	cmd := exec.Command(exe, append([]string{"istioctl"}, args...)...)
+	// istioctl runs with Istio's defaults, not with the judge's stand-in allocator flag.
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "PILOT_ENABLE_IP_AUTOALLOCATE=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	var buf bytes.Buffer
+	cmd.Stdout = &buf
+	cmd.Stderr = &buf
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		return err.Error(), 1
+	}
+	return buf.String(), code
+}
+
+func writeTemp(dir, name, content string) string {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		panic(err)
+	}
+	return p
+}
+
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// validateIstio runs `istioctl validate` (the admission webhook's validation) on every Istio object.
+func validateIstio(cluster string, objs []Object, tmp string) []string {
+	var args []string
+	for i, o := range objs {
+		if !o.IsIstio() {
+			continue
+		}
+		args = append(args, "-f", writeTemp(tmp, fmt.Sprintf("validate-%03d-%s", i, filepath.Base(o.File)), toYAML(o.Obj)))
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	out, code := runSelf(append([]string{"validate", "--referential=false"}, args...)...)
+	if code == 0 {
+		return nil
+	}
+	var problems []string
+	for _, line := range strings.Split(ansi.ReplaceAllString(out, ""), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "Error: one or more errors occurred") {
+			continue
+		}
+		problems = append(problems, fmt.Sprintf("%s: istioctl validate: %s", cluster, strings.ReplaceAll(line, tmp+"/", "")))
+	}
+	if len(problems) == 0 {
+		problems = append(problems, fmt.Sprintf("%s: istioctl validate exited %d: %s", cluster, code, out))
+	}
+	return problems
+}
+
+// analyze runs `istioctl analyze` offline over the cluster's whole tree, the real charts' objects
+// and the stand-in workloads.
+func analyze(cluster string, objs []Object, rendered map[string][]Object, stand *standIns, meshConfig string, tmp string, accepted []Accepted) ([]string, []string) {
+	dir := filepath.Join(tmp, "analyze")
+	_ = os.MkdirAll(dir, 0o755)
+	var files []string
+	add := func(content string) {
+		files = append(files, writeTemp(dir, fmt.Sprintf("%04d.yaml", len(files)), content))
+	}
+	for _, o := range objs {
+		add(toYAML(o.Obj))
+	}
+	releases := make([]string, 0, len(rendered))
+	for r := range rendered {
+		releases = append(releases, r)
+	}
+	sort.Strings(releases)
+	for _, r := range releases {
+		for _, o := range rendered[r] {
+			if o.Kind() == "CustomResourceDefinition" {
+				continue
+			}
+			add(toYAML(o.Obj))
+		}
+	}
+	for _, s := range stand.objects {
+		add(s)
+	}
+	args := []string{"analyze", "--use-kube=false", "-A", "-o", "json", "--failure-threshold", "Error", "--output-threshold", "Info"}
+	if meshConfig != "" {
+		args = append(args, "--meshConfigFile", writeTemp(tmp, "mesh.yaml", meshConfig))
+	}
+	args = append(args, files...)
+	out, code := runSelf(args...)
+	start := strings.Index(out, "[")
+	var msgs []analysisMessage
+	if start < 0 || json.Unmarshal([]byte(out[start:]), &msgs) != nil {
+		if code != 0 {
+			return []string{fmt.Sprintf("%s: istioctl analyze exited %d: %s", cluster, code, out)}, nil
+		}
+		return nil, nil
+	}
+	var problems, notes []string
+	for _, m := range msgs {
+		line := fmt.Sprintf("%s: istioctl analyze %s [%s] %s: %s", cluster, m.Level, m.Code, m.Origin, m.Message)
+		if m.Level == "Error" {
+			problems = append(problems, line)
+			continue
+		}
+		ok := m.Level == "Info"
+		for _, a := range accepted {
+			if a.Code == m.Code && regexp.MustCompile("^(?:"+a.Resource+")$").MatchString(m.Origin) {
+				ok = true
+				line += " (accepted: " + strings.TrimSpace(a.Reason) + ")"
+			}
+		}
+		if ok {
+			notes = append(notes, line)
+		} else {
+			problems = append(problems, line+" (not in verify/accepted-analysis.yaml)")
+		}
+	}
+	return problems, notes
+}
+
+func judgeMain(out string) int {
+	decl, err := readDeclaration(out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meshbridge-verify:", err)
+		return 2
+	}
+	accepted, err := loadAccepted()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meshbridge-verify:", err)
+		return 2
+	}
+	for _, s := range istiolog.Scopes() {
+		s.SetOutputLevel(istiolog.NoneLevel)
+	}
+	tmp, err := os.MkdirTemp("", "meshbridge-verify-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer os.RemoveAll(tmp)
+
+	var problems, notes []string
+	okPaths := 0
+	for ci, dc := range decl.Clusters {
+		objs, releases, err := readCluster(out, dc.Name)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		rendered, ps := renderCharts(out, dc.Name, releases)
+		problems = append(problems, ps...)
+		problems = append(problems, checkCharts(dc.Name, decl, objs, releases, rendered)...)
+		ctmp := filepath.Join(tmp, dc.Name)
+		_ = os.MkdirAll(ctmp, 0o755)
+		problems = append(problems, validateIstio(dc.Name, objs, ctmp)...)
+
+		var istioYAML, kubeYAML []string
+		var treeServices []Object
+		treeNames := map[string]bool{}
+		for _, o := range objs {
+			switch {
+			case o.IsIstio():
+				istioYAML = append(istioYAML, toYAML(o.Obj))
+			case o.Kind() == "Service":
+				treeNames[o.Namespace()+"/"+o.Name()] = true
+				treeServices = append(treeServices, o)
+				kubeYAML = append(kubeYAML, toYAML(o.Obj))
+			case o.Kind() == "Namespace":
+				treeNames["namespace/"+o.Name()] = true
+				kubeYAML = append(kubeYAML, toYAML(o.Obj))
+			}
+		}
+		var gwSvc, gwDep *Object
+		meshConfig := ""
+		for _, r := range releases {
+			switch r.Chart {
+			case "gateway":
+				gwSvc = findObject(rendered[r.Release], "Service", "")
+				gwDep = findObject(rendered[r.Release], "Deployment", "")
+			case "istiod":
+				if cm := findObject(rendered[r.Release], "ConfigMap", "istio"); cm != nil {
+					meshConfig = str(cm.Obj, "data", "mesh")
+				}
+			}
+		}
+		stand := buildStandIns(ci, dc.Name, decl, treeNames, treeServices, gwSvc, gwDep)
+		ap, an := analyze(dc.Name, objs, rendered, stand, meshConfig, ctmp, accepted)
+		problems = append(problems, ap...)
+		notes = append(notes, an...)
+		kubeYAML = append(kubeYAML, stand.objects...)
+
+		name := dc.Name
+		network := dc.Network
+		var clusterProblems []string
+		if dbg := os.Getenv("MESHBRIDGE_VERIFY_DEBUG"); dbg != "" {
+			_ = os.WriteFile(filepath.Join(dbg, name+"-kube.yaml"), []byte(strings.Join(kubeYAML, "\n---\n")), 0o644)
+			_ = os.WriteFile(filepath.Join(dbg, name+"-istio.yaml"), []byte(strings.Join(istioYAML, "\n---\n")), 0o644)
+		}
+		errs := runJudged(func(t *failer) {
+			j := newClusterJudge(t, name, network, meshConfig, istioYAML, kubeYAML, stand, &clusterProblems)
+			for _, p := range decl.Paths {
+				if p.Consumer == name {
+					good := true
+					for _, c := range p.Callers {
+						good = j.checkConsumer(p, c) && good
+					}
+					if good {
+						okPaths++
+					}
+				}
+			}
+			for _, p := range decl.Paths {
+				if p.Producer == name && !p.Local {
+					j.checkGateway(p)
+				}
+			}
+			for _, a := range decl.Authz {
+				if a.Cluster == name {
+					j.checkAuthz(a, decl.TrustDomain)
+				}
+			}
+			j.checkCrossNamespace()
+		})
+		for _, e := range errs {
+			if first, _, cut := strings.Cut(e, "\n"); cut {
+				e = first + " ..."
+			}
+			clusterProblems = append(clusterProblems, name+": Istio's pilot could not load this cluster's objects: "+e)
+		}
+		problems = append(problems, clusterProblems...)
+	}
+	sort.Strings(notes)
+	report := []string{fmt.Sprintf("meshbridge-verify: judged %s with %s (pilot, charts, istioctl validate and analyze)", out, istioModuleVersion())}
+	report = append(report, notes...)
+	for _, p := range problems {
+		report = append(report, "FAIL  "+p)
+	}
+	report = append(report, fmt.Sprintf("istio judge: %d of %d declared paths computed by pilot as declared, %d problems", okPaths, len(decl.Paths), len(problems)))
+	text := strings.Join(report, "\n") + "\n"
+	_ = os.WriteFile(filepath.Join(out, "verify-report.txt"), []byte(strings.ReplaceAll(text, out, ".")), 0o644)
+	fmt.Print(text)
+	if len(problems) > 0 {
+		return 1
+	}
+	return 0
+}
+
+var _ = yaml.Marshal
