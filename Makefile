@@ -9,7 +9,7 @@ ALBC_VERSION  ?= v3.5.0
 STACK_FILES := $(wildcard Pulumi.*.yaml)
 STACKS  := $(patsubst Pulumi.%.yaml,%,$(filter-out Pulumi.yaml,$(STACK_FILES)))
 
-.PHONY: setup synth synth-all check test lint typecheck pytest bench schemas clean
+.PHONY: setup judge synth synth-all check test lint typecheck pytest bench schemas istio-schemas clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +19,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 setup: $(VENV)/.installed
 
+# The Istio judge (verify/, Go): built once per source version into ~/.cache/meshbridge (or
+# MESHBRIDGE_CACHE); a warm cache builds nothing. Needs Go and the Go module proxy when cold.
+judge:
+	@bash tools/build-verify.sh >/dev/null
+
 synth: setup
 	$(PY) -m synth --stack $(STACK) --out build/$(STACK)
 
-synth-all: setup
+synth-all: setup judge
 	@set -e; for s in $(STACKS); do $(PY) -m synth --stack $$s --out build/$$s --check; done
 
-check: setup
+check: setup judge
 	$(PY) -m synth --stack $(STACK) --out build/$(STACK) --check
 
 lint: setup
@@ -38,7 +43,7 @@ typecheck: setup
 pytest: setup
 	$(PY) -m pytest -q
 
-test: lint typecheck pytest synth-all
+test: lint typecheck judge pytest synth-all
 
 bench: setup
 	$(PY) -m tests.bench
@@ -53,6 +58,11 @@ schemas:
 	curl -fsSL -o $(SHARED)/istio/$(ISTIO_VERSION)/istiod-values.yaml https://raw.githubusercontent.com/istio/istio/$(ISTIO_VERSION)/manifests/charts/istio-control/istio-discovery/values.yaml
 	curl -fsSL -o $(SHARED)/istio/$(ISTIO_VERSION)/base-values.yaml https://raw.githubusercontent.com/istio/istio/$(ISTIO_VERSION)/manifests/charts/base/values.yaml
 	curl -fsSL -o $(SHARED)/aws-load-balancer-controller/$(ALBC_VERSION)/targetgroupbindings.crd.yaml https://raw.githubusercontent.com/kubernetes-sigs/aws-load-balancer-controller/$(ALBC_VERSION)/config/crd/bases/elbv2.k8s.aws_targetgroupbindings.yaml
+
+# Re-extract stacks/schemas/istio-$(ISTIO_VERSION)-crds.json (the Istio schemas the program checks
+# trafficPolicy and distributed Istio objects against at run time) from the pinned CRDs in $(SHARED)
+istio-schemas: setup
+	MESHBRIDGE_SHARED=$(abspath $(SHARED)) $(PY) -m stacks.trafficpolicy --write
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,9 @@ import pulumi_kubernetes as k8s
 from components.options import child_opts
 
 ISTIO_NAMESPACE = "istio-system"
+# the AWS Load Balancer Controller injects its pod readiness gate only in namespaces with this label:
+# a gateway pod is then Ready only once its target in the TargetGroupBinding's target group is healthy
+POD_READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,9 @@ class MeshClusterArgs:
     kubeconfig: Optional[pulumi.Input[str]] = None
     assume_role_arn: Optional[str] = None
     labels: dict[str, str] = field(default_factory=dict)
+    # a TargetGroupBinding lives in istio-system (the cluster's east-west gateway is behind the NLB):
+    # label the namespace for the controller's pod readiness gate
+    pod_readiness_gate: bool = False
 
 
 class MeshCluster(pulumi.ComponentResource):
@@ -64,12 +70,13 @@ class MeshCluster(pulumi.ComponentResource):
         )
         # istio-system exists before anything of Istio: the cacerts Secret must be in it before istiod
         # starts (DESIGN.md section 4), and the network label tells istiod which network it is on.
+        labels = {"topology.istio.io/network": args.network, "app.kubernetes.io/managed-by": "meshbridge"}
+        if args.pod_readiness_gate:
+            # without it a gateway rollout can end with no healthy target in the NLB's target group
+            labels[POD_READINESS_GATE_LABEL] = "enabled"
         self.istio_namespace = k8s.core.v1.Namespace(
             f"{name}-istio-system",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ISTIO_NAMESPACE,
-                labels={"topology.istio.io/network": args.network, "app.kubernetes.io/managed-by": "meshbridge"},
-            ),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ISTIO_NAMESPACE, labels=labels),
             opts=self.child_opts(),
         )
         self.register_outputs({"name": name, "region": args.region, "network": args.network})

@@ -104,6 +104,10 @@ def istiod_values(args: IstioControlPlaneArgs) -> dict[str, Any]:
             },
         },
     }
+    # the validating webhook starts as Ignore and istiod flips it to Fail once ready; under
+    # server-side apply (Helm v4 charts) every update would flip it back: start at Fail (the
+    # chart's own advice in its values.yaml). Istio objects therefore wait for istiod.
+    values["base"] = {"validationFailurePolicy": "Fail"}
     if args.revision:
         values["revision"] = args.revision
     if args.multi_root:
@@ -152,7 +156,8 @@ class IstioControlPlane(pulumi.ComponentResource):
             **_repository(args.repository, "istiod"),
             opts=child(depends_on=[args.cacerts, self.base]),
         )
-        # mesh-wide: a PeerAuthentication named `default` in the root namespace (needs the CRD)
+        # mesh-wide: a PeerAuthentication named `default` in the root namespace; it needs the CRD
+        # and, the validation webhook failing closed (validationFailurePolicy: Fail), a running istiod
         self.peer_authentication = k8s.apiextensions.CustomResource(
             f"{c}-mesh-peer-authentication",
             api_version="security.istio.io/v1",
@@ -163,7 +168,7 @@ class IstioControlPlane(pulumi.ComponentResource):
                 labels={"app.kubernetes.io/managed-by": "meshbridge"},
             ),
             spec={"mtls": {"mode": args.mtls_mode}},
-            opts=child(depends_on=[self.base]),
+            opts=child(depends_on=[self.base, self.istiod]),
         )
         self.register_outputs(
             {
@@ -272,7 +277,8 @@ class EastWestGateway(pulumi.ComponentResource):
                 labels={"app.kubernetes.io/managed-by": "meshbridge"},
             ),
             spec=cross_network_gateway_spec(args.hosts),
-            opts=child(depends_on=[self.release]),
+            # the gateway pods to select, and istiod to answer the validation webhook
+            opts=child(depends_on=[args.istiod, self.release]),
         )
         self.register_outputs(
             {

@@ -12,12 +12,15 @@ consumer pod -> sidecar: ServiceEntry <host> (MESH_INTERNAL, DNS) endpoint = pro
 
 `ServiceExport` (one per service and producer cluster, on the producer's provider):
 - an ALLOW `AuthorizationPolicy` on the exported workload for the declared consumer principals
-  (with their HTTP methods/paths), plus one rule for the callers inside the service's own
-  namespaces (`local_namespaces`, by default the service's namespace) that are not declared
-  consumers (see "Authorization" in docs/services.md for why);
+  (with their HTTP methods/paths), plus one rule for the declared local callers (`local_namespaces`,
+  `local_principals`) on every method and path; a local rule that would also admit a consumer
+  principal restricted to methods/paths is refused (see "Authorization" in docs/services.md);
 - with per-pod addressing, one `Service` `<name>-<i>` per StatefulSet pod (selector
-  `statefulset.kubernetes.io/pod-name`), so that the producer (and its gateway) knows the per-pod
-  host `<name>-<i>.<ns>.svc.cluster.local`.
+  `statefulset.kubernetes.io/pod-name`, `targetPort` from the port), so that the producer (and
+  its gateway) knows the per-pod host `<name>-<i>.<ns>.svc.cluster.local`;
+- with `local_twin`, a headless `Service` of that name selecting the workload: the local endpoint of
+  a failover host in a cluster that both runs and imports the service (one DNS answer, so one Envoy
+  host, per ready pod: outlier detection ejects a bad pod, not the whole local service).
 
 `ServiceImport` (one per service and consumer cluster, on the consumer's provider, in the import
 namespace): per consumer host (the service host, then one per pod alias) a `ServiceEntry` and a
@@ -74,10 +77,15 @@ class ServicePort:
     number: int
     name: str
     protocol: str = "TCP"
+    target_port: Optional[int] = None  # the pods' port (default: number)
 
     @property
     def is_http(self) -> bool:
         return self.protocol in ("HTTP", "HTTP2", "GRPC")
+
+    @property
+    def target(self) -> int:
+        return self.target_port if self.target_port is not None else self.number
 
 
 def fqdn(name: str, namespace: str, domain: str = "cluster.local") -> str:
@@ -121,11 +129,17 @@ class ServiceExportArgs:
     ports: Sequence[ServicePort]
     callers: Sequence[AllowedCaller]
     provider: pulumi.ProviderResource
-    # callers in these namespaces that are not declared consumers are admitted on every port
-    # (the producer's own in-namespace clients and peers keep working); [] admits declared
-    # principals only. Default (None): the service's namespace.
+    # callers inside the producer clusters admitted on every port, method and path besides the
+    # consumers: every workload of these namespaces (None: the service's namespace) and these
+    # principals (`ns/sa`); neither may admit a consumer principal restricted to methods/paths
     local_namespaces: Optional[Sequence[str]] = None
+    local_principals: Sequence[str] = ()
     per_pod_replicas: Optional[int] = None
+    # whether the service host itself is passed through the gateway (a per-pod service without an
+    # alias imports only its per-pod hosts)
+    service_host_exported: bool = True
+    # name of the headless twin Service to create (the local endpoint of a failover host), if any
+    local_twin: Optional[str] = None
     # e.g. the Istio CRDs / istiod of the cluster
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
@@ -133,11 +147,23 @@ class ServiceExportArgs:
 def authorization_rules(args: ServiceExportArgs) -> list[dict[str, Any]]:
     """The ALLOW rules: declared consumers (grouped by identical operation), then local callers."""
     grouped: dict[tuple[tuple[str, ...], tuple[str, ...]], set[str]] = {}
+    restricted: set[str] = set()
     for caller in args.callers:
+        for what, value in (("methods", caller.methods), ("paths", caller.paths)):
+            if value is not None and not list(value):
+                raise ValueError(f"{args.service}: empty {what} would admit every {what[:-1]}; omit it instead")
         key = (tuple(caller.methods or ()), tuple(caller.paths or ()))
         grouped.setdefault(key, set()).update(principal(args.trust_domain, p) for p in caller.principals)
+        if caller.methods or caller.paths:
+            restricted.update(caller.principals)
+    local = [args.namespace] if args.local_namespaces is None else list(args.local_namespaces)
+    widened = sorted(p for p in restricted if p.split("/")[0] in local or p in args.local_principals)
+    if widened:
+        raise ValueError(
+            f"{args.service}: the local callers would admit {', '.join(widened)} on every method and path, "
+            "although a consumer entry restricts them"
+        )
     rules: list[dict[str, Any]] = []
-    declared: set[str] = set()
     for (methods, paths), principals in sorted(grouped.items(), key=lambda kv: (sorted(kv[1]), kv[0])):
         rule: dict[str, Any] = {"from": [{"source": {"principals": sorted(principals)}}]}
         operation: dict[str, Any] = {}
@@ -148,14 +174,16 @@ def authorization_rules(args: ServiceExportArgs) -> list[dict[str, Any]]:
         if operation:
             rule["to"] = [{"operation": operation}]
         rules.append(rule)
-        declared |= principals
-    local = [args.namespace] if args.local_namespaces is None else list(args.local_namespaces)
+    # the local callers: whole namespaces and single principals, on every method and path
+    sources: list[dict[str, Any]] = []
     if local:
-        source: dict[str, Any] = {"namespaces": sorted(set(local))}
-        if declared:
-            # declared principals keep exactly the methods/paths granted above
-            source["notPrincipals"] = sorted(declared)
-        rules.append({"from": [{"source": source}]})
+        sources.append({"source": {"namespaces": sorted(set(local))}})
+    if args.local_principals:
+        sources.append(
+            {"source": {"principals": sorted({principal(args.trust_domain, p) for p in args.local_principals})}}
+        )
+    if sources:
+        rules.append({"from": sources})
     return rules
 
 
@@ -184,7 +212,7 @@ class ServiceExport(pulumi.ComponentResource):
             },
             opts=child_opts(self, args.provider, depends_on=list(args.depends_on)),
         )
-        self.exported_hosts = [fqdn(args.service, args.namespace)]
+        self.exported_hosts = [fqdn(args.service, args.namespace)] if args.service_host_exported else []
         self.pod_services = []
         for i in range(args.per_pod_replicas or 0):
             pod = f"{args.service}-{i}"
@@ -199,17 +227,40 @@ class ServiceExport(pulumi.ComponentResource):
                             k8s.core.v1.ServicePortArgs(
                                 name=p.name,
                                 port=p.number,
-                                target_port=p.number,
+                                target_port=p.target,
                                 protocol="TCP",
                                 app_protocol=APP_PROTOCOL.get(p.protocol, "tcp"),
                             )
                             for p in args.ports
                         ],
                     ),
-                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+                    opts=child_opts(self, args.provider),
                 )
             )
             self.exported_hosts.append(fqdn(pod, args.namespace))
+        self.local_twin_service: Optional[k8s.core.v1.Service] = None
+        if args.local_twin:
+            # headless: DNS answers with the address of every ready pod, so a ServiceEntry endpoint
+            # naming it (resolution DNS) gives Envoy one host per pod
+            self.local_twin_service = k8s.core.v1.Service(
+                f"{prefix}-local",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=args.local_twin, namespace=args.namespace, labels=labels),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    cluster_ip="None",
+                    selector=dict(sorted(args.workload_selector.items())),
+                    ports=[
+                        k8s.core.v1.ServicePortArgs(
+                            name=p.name,
+                            port=p.number,
+                            target_port=p.target,
+                            protocol="TCP",
+                            app_protocol=APP_PROTOCOL.get(p.protocol, "tcp"),
+                        )
+                        for p in args.ports
+                    ],
+                ),
+                opts=child_opts(self, args.provider),
+            )
         self.register_outputs({"exportedHosts": self.exported_hosts})
 
 
@@ -228,11 +279,13 @@ class RemoteEndpoint:
 
 @dataclass(frozen=True)
 class LocalEndpoint:
-    """The consumer cluster's own instance (when it is also a producer)."""
+    """The consumer cluster's own instance (when it is also a producer): `address` is the FQDN of
+    the headless twin Service (`ServiceExportArgs.local_twin`), reached on the pods' target ports."""
 
     cluster: str
     network: str
     locality: str
+    address: str
 
 
 @dataclass(frozen=True)
@@ -278,10 +331,11 @@ def service_entry_spec(args: ServiceImportArgs, imported: ImportedHost) -> dict[
             }
         )
     if args.local is not None:
+        # one host per ready pod (headless Service), on the pods' own ports
         endpoints.append(
             {
-                "address": imported.real_host,
-                "ports": {p.name: p.number for p in args.ports},
+                "address": args.local.address,
+                "ports": {p.name: p.target for p in args.ports},
                 "labels": {TLS_MODE_LABEL: "istio"},
                 "locality": args.local.locality,
                 "network": args.local.network,

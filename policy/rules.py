@@ -94,6 +94,50 @@ def gateway_hosts_not_wildcard(r: Res) -> list[str]:
     return out
 
 
+ROOT_NAMESPACE = "istio-system"  # Istio's root namespace (meshConfig.rootNamespace, istiod's namespace)
+ALL_NAMESPACES = "*/*"
+
+
+def root_sidecar_problems(obj: Any) -> list[tuple[str, str]]:
+    """(field path, why) when `obj` is a Sidecar in the root namespace, without workloadSelector,
+    whose catch-all egress listener does not keep `*/*`.
+
+    Such a Sidecar is the default of every namespace. An egress host list without `*/*` drops the
+    Services of the other namespaces from every proxy; calls to them go to PassthroughCluster in
+    plaintext and the STRICT server sidecar resets them (istio/istio#41978). Used by the config
+    check (stacks/config.py, meshbridge:distribute) and by the policy pack.
+    """
+    if not isinstance(obj, dict) or obj.get("kind") != "Sidecar":
+        return []
+    if not str(obj.get("apiVersion", "")).startswith("networking.istio.io/"):
+        return []
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    if not isinstance(meta, dict) or not isinstance(spec, dict) or meta.get("namespace") != ROOT_NAMESPACE:
+        return []
+    if (spec.get("workloadSelector") or {}).get("labels"):
+        return []
+    egress = spec.get("egress") or []
+    if not isinstance(egress, list) or not egress:
+        return []  # no egress: Istio's default, every namespace stays visible
+    why = (
+        f"a Sidecar in the root namespace {ROOT_NAMESPACE} without workloadSelector is the default of every "
+        f"namespace; without {ALL_NAMESPACES!r} in its egress hosts the proxies drop the Services of other "
+        "namespaces and send those calls in plaintext to PassthroughCluster, which STRICT mTLS resets "
+        f"(istio/istio#41978): add {ALL_NAMESPACES!r} or give it a workloadSelector"
+    )
+    catch_all = [(k, e) for k, e in enumerate(egress) if isinstance(e, dict) and not e.get("port")]
+    if not catch_all:
+        return [("spec.egress", f"no egress listener without a port (traffic on other ports is cut): {why}")]
+    return [(f"spec.egress[{k}].hosts", why) for k, e in catch_all if ALL_NAMESPACES not in (e.get("hosts") or [])]
+
+
+def root_sidecar_keeps_all_namespaces(r: Res) -> list[str]:
+    if r.kind != "Sidecar":
+        return []
+    return [f"Sidecar {r.name}: {where}: {why}" for where, why in root_sidecar_problems(r.props)]
+
+
 def ca_key_strength(r: Res) -> list[str]:
     if r.type != PRIVATE_KEY:
         return []
@@ -154,6 +198,10 @@ RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
     "no-open-ingress": ("No security group rule admits 0.0.0.0/0 or ::/0.", no_open_ingress),
     "endpoint-services-not-public": ("Endpoint services are not open to '*' principals.", endpoint_service_not_public),
     "gateway-hosts-explicit": ("Gateway hosts are never '*' (list the exported hosts).", gateway_hosts_not_wildcard),
+    "root-sidecar-keeps-all-namespaces": (
+        "A root-namespace default Sidecar keeps '*/*' in its egress (other namespaces stay reachable).",
+        root_sidecar_keeps_all_namespaces,
+    ),
     "ca-key-strength": ("CA keys are at least RSA 2048 or ECDSA P256.", ca_key_strength),
     "root-ca-key-protected": ("The root CA key is protected.", root_key_protected),
 }

@@ -71,7 +71,10 @@ def resolve_inputs(mesh: Mesh, spec: ClusterSpec) -> ClusterInputs:
 
 
 def build_mesh(cfg: MeshConfig) -> Mesh:
+    from stacks.network import gateway_clusters
+
     mesh = Mesh(config=cfg)
+    with_gateway = set(gateway_clusters(cfg))
     for spec in cfg.clusters:
         inputs = resolve_inputs(mesh, spec)
         mesh.inputs[spec.name] = inputs
@@ -86,11 +89,13 @@ def build_mesh(cfg: MeshConfig) -> Mesh:
                 kubeconfig=inputs.kubeconfig,
                 assume_role_arn=spec.aws.assume_role_arn,
                 labels=dict(spec.labels),
+                pod_readiness_gate=spec.name in with_gateway,
             ),
         )
     # each part registers its components under the clusters and adds itself to mesh.parts
     from stacks import istio, network, pki, services
 
-    for part in (pki, network, istio, services):
+    # istio before network: the TargetGroupBinding waits for the east-west gateway release
+    for part in (pki, istio, network, services):
         part.wire(mesh)
     return mesh

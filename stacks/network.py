@@ -20,8 +20,15 @@ from components.network import (
     PrivateGateway,
     PrivateGatewayArgs,
 )
-from stacks.config import GATEWAY_PORT
+from stacks import names
+from stacks.config import GATEWAY_PORT, MeshConfig
 from stacks.mesh import Mesh
+
+
+def gateway_clusters(cfg: MeshConfig) -> list[str]:
+    """Producers that someone consumes: each gets a PrivateGateway (NLB + TargetGroupBinding)."""
+    consumed = {p for _, p in cfg.pairs()}
+    return [p for p in cfg.producers() if p in consumed]
 
 
 @dataclass
@@ -70,10 +77,8 @@ def wire(mesh: Mesh) -> None:
     cfg = mesh.config
     net = Network(mesh=mesh, pairs=cfg.pairs())
     mode = cfg.mesh.connectivity
-    consumed = {p for _, p in net.pairs}
-    for producer in cfg.producers():
-        if producer not in consumed:
-            continue
+    istio = mesh.parts["istio"]  # wired before network (stacks/mesh.py)
+    for producer in gateway_clusters(cfg):
         spec = cfg.cluster(producer)
         inputs = mesh.inputs[producer]
         cluster = mesh.clusters[producer]
@@ -88,7 +93,7 @@ def wire(mesh: Mesh) -> None:
             if p == producer
         ]
         net.gateways[producer] = PrivateGateway(
-            f"{producer}-eastwest",
+            names.private_gateway(producer),
             PrivateGatewayArgs(
                 cluster=producer,
                 region=spec.region,
@@ -100,6 +105,10 @@ def wire(mesh: Mesh) -> None:
                 aws_provider=cluster.aws_provider,
                 k8s_provider=cluster.k8s_provider,
                 istio_namespace=cluster.istio_namespace,
+                # the binding's serviceRef (the istio-eastwestgateway Service) exists only after the
+                # gateway release; gateway pods created once the binding exists (every later
+                # rollout) carry the controller's readiness gate (istio-system is labelled for it)
+                depends_on=[istio.eastwest[producer].release],
             ),
             opts=pulumi.ResourceOptions(parent=cluster),
         )
@@ -109,7 +118,7 @@ def wire(mesh: Mesh) -> None:
             assert gw.endpoint_service_name is not None
             inputs = mesh.inputs[consumer]
             net.endpoints[(consumer, producer)] = GatewayEndpoint(
-                f"{consumer}-to-{producer}",
+                names.gateway_endpoint(consumer, producer),
                 GatewayEndpointArgs(
                     consumer=consumer,
                     producer=producer,

@@ -1,4 +1,7 @@
-"""`python -m synth --stack staging [--config-file F] [--out DIR] [--stack-outputs FILE] [--check]`."""
+"""`python -m synth --stack staging [--config-file F] [--out DIR] [--stack-outputs FILE] [--check]`.
+
+`--check` runs the fast reachability walk (synth/check.py), then the Istio judge (synth/verify.py).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ import json
 import sys
 from pathlib import Path
 
+from synth.check import check_paths, format_report
 from synth.engine import PROJECT_DIR, run_program
 from synth.render import summary, write_tree
+from synth.verify import JudgeUnavailableError, run_judge
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stack-outputs", type=Path, help="JSON file: stack name -> outputs, what stack references return"
     )
-    parser.add_argument("--check", action="store_true", help="also run the cross-cluster reachability check")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="also check every declared path: the fast reachability walk, then the Istio judge (synth.verify)",
+    )
     args = parser.parse_args(argv)
 
     config_file = args.config_file or PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
@@ -45,11 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     write_tree(result, out)
     sys.stdout.write(summary(result, out))
     if args.check:
-        from synth.check import check_paths, format_report
-
         report = check_paths(result)
         sys.stdout.write(format_report(report))
         if any(not line.ok for line in report):
+            return 1
+        try:
+            judged = run_judge(out)
+        except JudgeUnavailableError as exc:
+            print(f"synth: the Istio judge is unavailable: {exc}", file=sys.stderr)
+            return 2
+        sys.stdout.write(judged.stdout)
+        sys.stderr.write(judged.stderr)
+        if judged.returncode != 0:
             return 1
     return 0
 

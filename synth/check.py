@@ -27,15 +27,14 @@ import base64
 import binascii
 import copy
 import ipaddress
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional, Union
 
-from stacks.config import GATEWAY_PORT, MeshConfig, ServiceSpec, parse_config
-from synth.engine import PROJECT, PROJECT_DIR, SynthResult, read_stack_file, unwrap
+from stacks.config import GATEWAY_PORT, MeshConfig, ServiceSpec
+from synth.engine import SynthResult, unwrap
+from synth.judge import result_config
 from synth.render import cluster_of, is_k8s_object, object_filename, registration_cluster
 
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
@@ -100,19 +99,6 @@ def extract_objects(result: SynthResult) -> dict[str, dict[str, dict[str, Any]]]
             obj = unwrap(reg.inputs)
             out.setdefault(cluster, {})[object_filename(obj)] = obj
     return out
-
-
-def result_config(result: SynthResult, project_dir: Path = PROJECT_DIR) -> MeshConfig:
-    """The validated configuration the result was synthesized from (its stack file)."""
-    values, _ = read_stack_file(Path(result.config_file))
-    raw: dict[str, Any] = {}
-    for key, text in values.items():
-        if key.startswith(f"{PROJECT}:"):
-            try:
-                raw[key.split(":", 1)[1]] = json.loads(text)
-            except json.JSONDecodeError:
-                raw[key.split(":", 1)[1]] = text
-    return parse_config(raw, project_dir)
 
 
 def _normalize(objects: Objects) -> dict[str, list[dict[str, Any]]]:
@@ -405,12 +391,50 @@ class Checker:
                 f"Service {service.namespace}/{pod} in {producer}", "missing (the per-pod host is unknown there)"
             )
         spec = _spec(svc)
-        if port not in [int(p.get("port", 0)) for p in spec.get("ports") or []]:
+        svc_ports = {int(p.get("port", 0)): p for p in spec.get("ports") or []}
+        if port not in svc_ports:
             raise BrokenLinkError(describe(svc, producer), f"has no port {port}")
+        target = next((p.target for p in service.ports if p.port == port), port)
+        if int(svc_ports[port].get("targetPort", port)) != target:
+            raise BrokenLinkError(
+                describe(svc, producer),
+                f"sends port {port} to targetPort {svc_ports[port].get('targetPort')}, the pods listen on {target}",
+            )
         if (spec.get("selector") or {}).get(POD_NAME_LABEL) != pod:
             raise BrokenLinkError(describe(svc, producer), f"does not select pod {pod} ({POD_NAME_LABEL})")
         labels[POD_NAME_LABEL] = pod
         return labels
+
+    def local_twin(self, cluster: str, service: ServiceSpec, port: int) -> str:
+        """The local endpoint of a failover host: the headless twin Service (one Envoy host per pod,
+        so outlier detection ejects single pods); returns its FQDN."""
+        name = service.local_twin
+        svc = next(
+            (
+                o
+                for o in _of_kind(self.objs(cluster), "Service")
+                if str(o.get("apiVersion")) == "v1" and _meta(o) == (service.namespace, name)
+            ),
+            None,
+        )
+        if svc is None:
+            raise BrokenLinkError(
+                f"Service {service.namespace}/{name} in {cluster}",
+                "missing (the local endpoint has no pods to resolve)",
+            )
+        spec = _spec(svc)
+        if spec.get("clusterIP") != "None":
+            raise BrokenLinkError(
+                describe(svc, cluster),
+                "is not headless (clusterIP: None): one address for all pods, outlier detection would eject them all",
+            )
+        if dict(spec.get("selector") or {}) != service.workload_selector:
+            raise BrokenLinkError(describe(svc, cluster), f"does not select the workload {service.workload_selector}")
+        target = next((p.target for p in service.ports if p.port == port), port)
+        ports = {int(p.get("port", 0)): p for p in spec.get("ports") or []}
+        if port not in ports or int(ports[port].get("targetPort", port)) != target:
+            raise BrokenLinkError(describe(svc, cluster), f"has no port {port} -> targetPort {target}")
+        return f"{name}.{service.namespace}.svc.cluster.local"
 
     def authorization(
         self, producer: str, service: ServiceSpec, labels: dict[str, str], principals: list[str], port: int, http: bool
@@ -459,7 +483,8 @@ class Checker:
                 f"the same host), so {producer} is never used: give the service an alias",
             )
         if local:
-            self.endpoint(consumer, se, se_port, real, port, "the local service address")
+            twin = self.local_twin(consumer, s, port)
+            self.endpoint(consumer, se, se_port, twin, spec_port.target, "the local headless twin address")
         else:
             address = self.gateway_address(consumer, producer)
             self.endpoint(consumer, se, se_port, address, GATEWAY_PORT, f"the gateway address of {producer}")
@@ -487,7 +512,7 @@ class Checker:
     def run(self) -> list[PathResult]:
         results: list[PathResult] = []
         for s in self.config.services:
-            hosts = [(s.host, s.fqdn()), *s.pod_hosts()]
+            hosts = s.imported_hosts()
             for cons in s.consumers:
                 producers = [p for p in s.exported_from if p != cons.cluster]
                 if cons.cluster in s.exported_from:

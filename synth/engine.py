@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
@@ -96,6 +95,8 @@ class Registration:
     protect: bool
     additional_secret_outputs: list[str]
     read: bool = False
+    # names (or URNs) this resource was known by before (`aliases` option)
+    aliases: list[str] = field(default_factory=list)
 
 
 class SynthMocks(pmocks.Mocks):
@@ -155,6 +156,7 @@ class RecordingMonitor(pmocks.MockMonitor):
 
     def _record(self, request: Any, urn: str, state: dict[str, Any], read: bool) -> None:
         inputs = rpc.deserialize_properties(request.properties if read else request.object)
+        aliases = [] if read else [a.spec.name if a.HasField("spec") else a.urn for a in request.aliases]
         reg = Registration(
             urn=urn,
             type=request.type,
@@ -170,8 +172,12 @@ class RecordingMonitor(pmocks.MockMonitor):
             protect=False if read else bool(request.protect),
             additional_secret_outputs=[] if read else sorted(request.additionalSecretOutputs),
             read=read,
+            aliases=sorted(aliases),
         )
         with self._lock:
+            if any(r.urn == urn for r in self.registrations):
+                # the real engine refuses it too ("Duplicate resource URN"), mid-deployment
+                raise RuntimeError(f"duplicate resource URN {urn}: two inputs made the same resource name")
             self.registrations.append(reg)
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
@@ -227,12 +233,43 @@ def _mark_secrets(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
+# top-level keys of a Pulumi stack file (anything else is a typo such as `confg:`)
+STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
+
+
 def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
-    """Pulumi config of a stack file as the engine hands it to the program: key -> string."""
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    config = doc.get("config") or {}
+    """Pulumi config of a stack file as the engine hands it to the program: key -> string.
+
+    The file is read defensively (stacks/yamlsafe.py); a problem raises `ConfigError` with one line
+    `<file>:<line>: <problem>`."""
+    from stacks.config import ConfigError
+    from stacks.yamlsafe import YamlError, read_yaml
+
+    try:
+        doc = read_yaml(path)
+    except YamlError as exc:
+        raise ConfigError([exc.where(str(path))]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the stack file: {exc.strerror or exc}"]) from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        what = "a list" if isinstance(doc, list) else f"a {type(doc).__name__} value"
+        raise ConfigError([f"{path}:1: a stack file is a mapping with a 'config:' key, not {what}"])
+    unknown = [k for k in doc if k not in STACK_FILE_KEYS]
+    if unknown:
+        raise ConfigError(
+            [
+                f"{path}: unknown top-level key {k[:60]!r} (a stack file has {', '.join(STACK_FILE_KEYS)})"
+                for k in unknown
+            ]
+        )
+    config = doc.get("config")
+    if config is None:
+        config = {}
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: 'config' must be a mapping")
+        what = "a list" if isinstance(config, list) else f"the {type(config).__name__} value {str(config)[:40]!r}"
+        raise ConfigError([f"{path}: 'config' must be a mapping of configuration keys, not {what}"])
     out: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, raw in config.items():
@@ -243,7 +280,9 @@ def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
         if secret:
             secret_keys.append(key)
         if isinstance(value, (dict, list)):
-            out[key] = json.dumps(value)
+            # NaN/Infinity are written as JSON's NaN/Infinity extension so that the config model
+            # refuses them with their key path (stacks/config.py)
+            out[key] = json.dumps(value, allow_nan=True)
         elif isinstance(value, bool):
             out[key] = "true" if value else "false"
         else:
@@ -296,8 +335,12 @@ def run_program(
     from stacks.config import ConfigError
 
     path = Path(config_file) if config_file else project_dir / f"Pulumi.{stack}.yaml"
-    config, secret_keys = read_stack_file(path)
     result = SynthResult(stack=stack, config_file=path)
+    try:
+        config, secret_keys = read_stack_file(path)
+    except ConfigError as exc:
+        result.errors = list(exc.problems)
+        return result
     mocks = SynthMocks(stack_outputs, infra_output_names(config), list(fakes or []))
     monitor = RecordingMonitor(mocks)
     with _RUN_LOCK:

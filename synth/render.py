@@ -11,7 +11,8 @@ from typing import Any, Optional
 
 import yaml
 
-from synth.engine import Registration, SynthResult, redact
+from synth.engine import SECRET, Registration, SynthResult, redact, unwrap
+from synth.judge import write_judge
 
 MARKER = ".meshbridge-synth"
 HELM_CHART = "kubernetes:helm.sh/v4:Chart"
@@ -34,10 +35,28 @@ def dump_yaml(obj: Any) -> str:
     return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
 
 
+SECRET_TYPE = "kubernetes:core/v1:Secret"
+SECRET_DATA = ("data", "stringData")
+
+
+def redacted_inputs(reg: Registration) -> dict[str, Any]:
+    """`redact(reg.inputs)`; a Kubernetes Secret keeps its data keys, each value `[secret]` (even a
+    value that is not a Pulumi secret), so a reviewer sees which files a change adds or drops."""
+    inputs = redact(reg.inputs)
+    if reg.type == SECRET_TYPE or (reg.type.startswith("kubernetes:") and reg.inputs.get("kind") == "Secret"):
+        for key in SECRET_DATA:
+            value = unwrap(reg.inputs.get(key))
+            if isinstance(value, dict):
+                inputs[key] = {str(k): SECRET for k in sorted(value, key=str)}
+            elif key in inputs:
+                inputs[key] = SECRET
+    return inputs
+
+
 def k8s_object(reg: Registration) -> dict[str, Any]:
     """The Kubernetes object as it would be applied: apiVersion, kind, metadata first."""
-    inputs = redact(reg.inputs)
-    head = {k: inputs.pop(k) for k in ("apiVersion", "kind", "metadata") if k in inputs}
+    inputs = redacted_inputs(reg)
+    head: dict[str, Any] = {k: inputs.pop(k) for k in ("apiVersion", "kind", "metadata") if k in inputs}
     return {**head, **inputs}
 
 
@@ -72,8 +91,10 @@ def resource_entry(reg: Registration) -> dict[str, Any]:
         "parent": reg.parent,
         "provider": reg.provider or None,
         "dependencies": reg.dependencies,
-        "inputs": redact(reg.inputs),
+        "inputs": redacted_inputs(reg),
     }
+    if reg.aliases:
+        entry["aliases"] = reg.aliases
     if reg.providers:
         entry["providers"] = dict(sorted(reg.providers.items()))
     if reg.protect:
@@ -159,9 +180,45 @@ def summary(result: SynthResult, out: Optional[Path]) -> str:
     for cluster in sorted(set(objs) | set(helm)):
         releases = ", ".join(sorted(h.removesuffix(".yaml") for h in helm.get(cluster, {}))) or "-"
         lines.append(f"  {cluster}: {len(objs.get(cluster, {}))} Kubernetes objects, helm: {releases}")
+    lines.extend(authorization_summary(objs))
     if out is not None:
         lines.append(f"  written to {out}")
     return "\n".join(lines) + "\n"
+
+
+def _admits(rule: dict[str, Any]) -> str:
+    """One ALLOW rule in words: its sources, then the operations it is limited to."""
+    who: list[str] = []
+    for src in rule.get("from") or [{}]:
+        source = src.get("source") or {}
+        who.extend(str(p) for p in source.get("principals") or [])
+        who.extend(f"every workload of namespace {ns}" for ns in source.get("namespaces") or [])
+        if source.get("notPrincipals"):
+            who.append("except " + ", ".join(str(p) for p in source["notPrincipals"]))
+    ops: list[str] = []
+    for to in rule.get("to") or []:
+        operation = to.get("operation") or {}
+        ops.extend(
+            f"{k} {', '.join(str(v) for v in operation[k])}" for k in ("methods", "paths", "ports") if k in operation
+        )
+    return f"{', '.join(who) or 'anyone'} ({'; '.join(ops) or 'everything'})"
+
+
+def authorization_summary(objs: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """What every meshbridge AuthorizationPolicy admits (anything it does not list is denied)."""
+    lines: list[str] = []
+    for cluster in sorted(objs):
+        for obj in objs[cluster].values():
+            meta = obj.get("metadata") or {}
+            if obj.get("kind") != "AuthorizationPolicy" or not str(meta.get("name", "")).startswith("meshbridge-"):
+                continue
+            spec = obj.get("spec") or {}
+            admitted = "; ".join(_admits(r) for r in spec.get("rules") or []) or "nobody"
+            action = spec.get("action", "ALLOW")
+            lines.append(f"    {cluster} {meta.get('namespace')}/{meta.get('name')} {action}: {admitted}")
+    if lines:
+        lines.insert(0, "  authorization (who may call each exported workload; anyone else is denied):")
+    return lines
 
 
 def write_tree(result: SynthResult, out: Path) -> None:
@@ -186,3 +243,4 @@ def write_tree(result: SynthResult, out: Path) -> None:
             path.write_text(dump_yaml(rel))
     (out / "topology.mmd").write_text(topology(result.outputs))
     (out / "summary.txt").write_text(summary(result, None))
+    write_judge(result, out)

@@ -26,7 +26,12 @@ TOPOLOGIES: dict[str, tuple[int, int]] = {
     "2x10": (2, 10),
     "5x50": (5, 50),
     "10x100-full-mesh": (10, 100),
+    "2x2000": (2, 2000),
 }
+# validation only (stacks.config.parse_config, no resources): 10 clusters, N services, each consumed
+# by the 9 other clusters; the time must grow linearly with N (issue 13)
+VALIDATION_SIZES = (1000, 2500, 5000, 10000)
+VALIDATION_CLUSTERS = 10
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1"]
 
 
@@ -77,7 +82,38 @@ def generated_config(n_clusters: int, n_services: int) -> dict[str, Any]:
     }
 
 
+def run_validation(services: int) -> dict[str, Any]:
+    """Seconds to validate a generated config of `services` services, and to refuse it when one
+    consumer in the middle names an unknown cluster (the error must not wait for the whole file)."""
+    sys.path.insert(0, str(PROJECT))
+    from stacks.config import ConfigError, parse_config
+
+    cfg = generated_config(VALIDATION_CLUSTERS, services)["config"]
+    raw = {k.split(":", 1)[1]: v for k, v in cfg.items() if k.startswith("meshbridge:")}
+    start = time.perf_counter()
+    parse_config(raw, PROJECT)
+    valid = time.perf_counter() - start
+    raw["services"][services // 2]["consumers"][0]["cluster"] = "cluster-z"
+    start = time.perf_counter()
+    try:
+        parse_config(raw, PROJECT)
+    except ConfigError as exc:
+        assert len(exc.problems) == 1, exc.problems
+    else:
+        raise SystemExit("the bad reference was accepted")
+    refused = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "services": services,
+        "seconds": round(valid, 2),
+        "refused_seconds": round(refused, 2),
+        "peak_mib": round(peak_kib / 1024),
+    }
+
+
 def run_one(name: str) -> dict[str, Any]:
+    if name.startswith("validate-"):
+        return run_validation(int(name.removeprefix("validate-")))
     sys.path.insert(0, str(PROJECT))
     from synth.engine import run_program
 
@@ -123,6 +159,25 @@ def main() -> int:
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         per_k = row["seconds"] / max(row["resources"], 1) * 1000
         print(f"{name:<20} {row['resources']:>10} {row['seconds']:>8.2f} {per_k:>9.2f} {row['peak_mib']:>9}")
+    print()
+    print(f"{'validation':<20} {'services':>10} {'seconds':>8} {'ms/svc':>9} {'refused s':>9} {'peak MiB':>9}")
+    for n in VALIDATION_SIZES:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.bench", "--one", f"validate-{n}"],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            print(f"validate-{n}: failed\n{proc.stderr}{proc.stdout}", file=sys.stderr)
+            return 1
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        per = row["seconds"] / n * 1000
+        print(
+            f"{'validate-' + str(n):<20} {n:>10} {row['seconds']:>8.2f} {per:>9.3f} "
+            f"{row['refused_seconds']:>9.2f} {row['peak_mib']:>9}"
+        )
     return 0
 
 

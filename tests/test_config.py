@@ -113,7 +113,11 @@ BAD_INPUTS: list[tuple[str, Mutation, str]] = [
         _set([S, 1, "consumers", 0, "cluster"], "cluster-a"),
         "meshbridge:services[1].consumers[0].cluster:",
     ),
-    ("duplicate-service-name", _set([S, 1, "name"], "backend-api"), "meshbridge:services[1].name: duplicate"),
+    (  # a service is namespace/name (issue 12 item 7): same name in the same namespace
+        "duplicate-service-name",
+        lambda cfg: _service(cfg, 1).update(name="backend-api", namespace="default"),
+        "meshbridge:services[1].name: duplicate",
+    ),
     ("port-out-of-range", _set([S, 0, "ports", 0, "port"], 70000), "meshbridge:services[0].ports[0].port:"),
     ("port-zero", _set([S, 0, "ports", 0, "port"], 0), "meshbridge:services[0].ports[0].port:"),
     (

@@ -135,8 +135,15 @@ def chart_defaults(chart: str) -> dict[str, Any]:
     return merged
 
 
+# keys the chart documents as a commented-out line (`# key: value`) in its values.yaml
+COMMENTED = {("istiod", ("base", "validationFailurePolicy")): "# validationFailurePolicy: Fail"}
+
+
 def unknown_key(chart: str, path: tuple[str, ...]) -> Optional[str]:
     """None when `path` exists in the chart's values file (or lies under a free-form map)."""
+    if (chart, path) in COMMENTED:
+        text = require_shared(f"{SHARED}/{VALUES_FILES[chart]}").read_text()
+        return None if COMMENTED[(chart, path)] in text else ".".join(path)
     node: Any = chart_defaults(chart)
     for i, key in enumerate(path):
         if path[:i] in FREE_FORM[chart] or (i > 0 and node == {}):
@@ -165,6 +172,7 @@ def test_control_plane_charts_per_cluster(result: SynthResult, cfg: MeshConfig) 
             assert provider_cluster(result, reg) == c, f"{reg.name} is not on {c}'s kubernetes provider"
         assert values(base) == {}  # no revision: the default validating webhook stays `istiod`
         assert values(istiod) == {
+            "base": {"validationFailurePolicy": "Fail"},  # issue 12 item 6
             "global": {"meshID": cfg.mesh.id, "multiCluster": {"clusterName": c}, "network": spec.network},
             "meshConfig": {
                 "trustDomain": cfg.mesh.trust_domain,
@@ -291,11 +299,12 @@ def test_install_order_in_resources_json(resources_json: tuple[str, list[dict[st
         assert deps[base] == {ns}, "base needs the namespace only"
         assert deps[istiod] == {cacerts_urn, base}, "istiod depends on cacerts and base, nothing more"
         pa = urn(PEER_AUTHENTICATION, f"{c}-mesh-peer-authentication")
-        assert deps[pa] == {base}, "PeerAuthentication needs the CRDs of base only"
+        # the CRDs of base, and istiod for the validation webhook (failurePolicy Fail)
+        assert deps[pa] == {base, istiod}, "PeerAuthentication needs base's CRDs and istiod's webhook"
         if cfg.exported_hosts(c):
             ew, gw = urn(HELM_CHART, f"{c}-istio-eastwestgateway"), urn(GATEWAY, f"{c}-cross-network-gateway")
             assert deps[ew] == {istiod}
-            assert deps[gw] == {ew}
+            assert deps[gw] == {ew, istiod}
             chain = [ns, cacerts_urn, base, istiod, ew, gw]
         else:
             chain = [ns, cacerts_urn, base, istiod]

@@ -93,7 +93,7 @@ def test_backend_api_authorization_keeps_methods_for_the_declared_caller(staging
             "from": [{"source": {"principals": ["cluster.local/ns/default/sa/frontend"]}}],
             "to": [{"operation": {"methods": ["GET", "POST"]}}],
         },
-        {"from": [{"source": {"namespaces": ["default"], "notPrincipals": ["cluster.local/ns/default/sa/frontend"]}}]},
+        # staging declares localCallers: {namespaces: [], principals: []}: no local rule (issue 12 item 2)
     ]
     # nothing of backend-api on the consumer-only side, nothing imported on the producer side
     assert not [p for p in kinds(staging, "cluster-a", "AuthorizationPolicy") if "backend-api" in p["metadata"]["name"]]
@@ -101,23 +101,25 @@ def test_backend_api_authorization_keeps_methods_for_the_declared_caller(staging
 
 
 def test_callers_inside_the_producer_cluster(staging: SynthResult) -> None:
-    """The decision (docs/services.md, Authorization): callers in the service's own namespace keep
-    working; the declared principals get exactly their methods; other namespaces must be declared."""
+    """The decision (docs/services.md, Authorization): local callers are declared (`localCallers`,
+    default: the service's namespace); the declared principals get exactly their methods."""
     policies = [k8s_object(r) for r in of_type(staging, AUTHZ)]
-    labels = {"app": "backend-api"}
 
-    def verdict(principal: str, port: int = 8080) -> Optional[tuple[str, str]]:
-        return authorization_verdict(policies, "cluster-b", "default", labels, principal, port, True)
+    def verdict(
+        principal: str, ns: str = "default", labels: Optional[dict[str, str]] = None
+    ) -> Optional[tuple[str, str]]:
+        labels = labels or {"app": "backend-api"}
+        cluster = "cluster-a" if ns != "default" else "cluster-b"
+        return authorization_verdict(policies, cluster, ns, labels, principal, 8080, True)
 
     assert verdict(f"{TD}/ns/default/sa/frontend") is None
-    assert verdict(f"{TD}/ns/default/sa/backend-api") is None  # its own replicas, jobs in the namespace
-    assert verdict(f"{TD}/ns/default/sa/anything-local") is None
+    # backend-api declares no local caller: nothing else of `default` is admitted
+    assert verdict(f"{TD}/ns/default/sa/anything-local") is not None
     denied = verdict(f"{TD}/ns/web/sa/frontend")
     assert denied is not None and "meshbridge-export-backend-api" in denied[0]
-    # the namespace rule never widens the declared caller's methods
-    rules = find(staging, "cluster-b", "AuthorizationPolicy", "meshbridge-export-backend-api")["spec"]["rules"]
-    local_rule = rules[-1]["from"][0]["source"]
-    assert f"{TD}/ns/default/sa/frontend" in local_rule["notPrincipals"]
+    # hello keeps the default: every workload of its namespace `demo`
+    assert verdict(f"{TD}/ns/demo/sa/anything-local", "demo", {"app": "hello"}) is None
+    assert verdict(f"{TD}/ns/web/sa/anything", "demo", {"app": "hello"}) is not None
 
 
 def test_hello_statefulset_per_pod_services_and_aliases(staging: SynthResult) -> None:
@@ -140,9 +142,11 @@ def test_hello_statefulset_per_pod_services_and_aliases(staging: SynthResult) ->
             "sni": f"outbound_.8080_._.hello-{i}.demo.svc.cluster.local",
         }
     assert not [s for s in kinds(staging, "cluster-a", "Service") if s["metadata"]["name"] == "hello-3"]
-    # the service host itself is imported too; without an alias it needs no SNI override
-    dr = find(staging, "cluster-b", "DestinationRule", "hello.demo.svc.cluster.local", "istio-system")
-    assert dr["spec"]["trafficPolicy"] == {"tls": {"mode": "ISTIO_MUTUAL"}}
+    # the service host itself is imported only under its alias (issue 12 item 5), with the SNI override
+    dr = find(staging, "cluster-b", "DestinationRule", "hello.cluster-a.local", "istio-system")
+    assert dr["spec"]["trafficPolicy"] == {
+        "tls": {"mode": "ISTIO_MUTUAL", "sni": "outbound_.8080_._.hello.demo.svc.cluster.local"}
+    }
     # the producer's gateway passes the per-pod hosts through
     gateway = find(staging, "cluster-a", "Gateway", "cross-network-gateway", "istio-system")
     hosts = gateway["spec"]["servers"][0]["hosts"]
@@ -174,8 +178,17 @@ def test_components_tree_providers_and_names(staging: SynthResult) -> None:
     clusters = {r.name: r.urn for r in of_type(staging, "meshbridge:cluster:MeshCluster")}
     exports = {r.name: r for r in of_type(staging, "meshbridge:services:ServiceExport")}
     imports = {r.name: r for r in of_type(staging, "meshbridge:services:ServiceImport")}
-    assert set(exports) == {"cluster-b-export-backend-api", "cluster-a-export-hello", "cluster-a-export-db-pxc"}
-    assert set(imports) == {"cluster-a-import-backend-api", "cluster-b-import-hello", "cluster-b-import-db-pxc"}
+    # names include the namespace (issue 12 item 7); the old names are aliases
+    assert set(exports) == {
+        "cluster-b-export-default-backend-api",
+        "cluster-a-export-demo-hello",
+        "cluster-a-export-pxc-db-pxc",
+    }
+    assert set(imports) == {
+        "cluster-a-import-default-backend-api",
+        "cluster-b-import-demo-hello",
+        "cluster-b-import-pxc-db-pxc",
+    }
     for name, reg in {**exports, **imports}.items():
         cluster = name.split("-export-")[0].split("-import-")[0]
         assert reg.parent == clusters[cluster], name
@@ -201,7 +214,7 @@ def test_outputs_exported_and_imported_hosts(staging: SynthResult) -> None:
     assert clusters["cluster-a"]["importedHosts"] == {"backend-api.cluster-b.local": ["cluster-b"]}
     imported = clusters["cluster-b"]["importedHosts"]
     assert imported["src-db-pxc-0.pxc.svc.cluster.local"] == ["cluster-a"]
-    assert len(imported) == 8
+    assert len(imported) == 7  # hello.cluster-a.local, 3 + 3 per-pod aliases
     assert "hello-2.demo.svc.cluster.local" in clusters["cluster-a"]["exportedHosts"]
 
 
@@ -216,7 +229,7 @@ def test_distribution_follows_the_cluster_selector(staging: SynthResult) -> None
     # sidecar-defaults (file): mesh=enabled -> both
     for cluster in ("cluster-a", "cluster-b"):
         sidecar = find(staging, cluster, "Sidecar", "default", "istio-system")
-        assert sidecar["spec"]["egress"] == [{"hosts": ["./*", "istio-system/*"]}]
+        assert sidecar["spec"]["egress"] == [{"hosts": ["*/*"]}]  # issue 12 item 1
     dists = {r.name: r for r in of_type(staging, "meshbridge:distribution:Distribution")}
     assert set(dists) == {"distribute-api-routing", "distribute-mesh-sidecar-defaults"}
     for child in [r for r in staging.registrations if r.parent == dists["distribute-mesh-sidecar-defaults"].urn]:
@@ -282,8 +295,8 @@ def test_checkout_failover_across_three_regions(production: SynthResult) -> None
             assert ep["ports"] == {"http": 15443, "grpc": 15443}
             assert (ep["locality"], ep["network"]) == clusters[producer]
             assert ep["labels"] == {"security.istio.io/tlsMode": "istio"}
-        local = endpoints[-1]  # the consumer runs checkout too: its own Service, on the real ports
-        assert local["address"] == "checkout.shop.svc.cluster.local"
+        local = endpoints[-1]  # the consumer runs checkout too: its headless twin (issue 12 item 4)
+        assert local["address"] == "checkout-meshbridge-local.shop.svc.cluster.local"
         assert local["ports"] == {"http": 8080, "grpc": 9090}
         assert (local["locality"], local["network"]) == (own_locality, own_network)
 
@@ -292,7 +305,7 @@ def test_checkout_failover_across_three_regions(production: SynthResult) -> None
         for level in levels:
             assert level["outlierDetection"]["consecutive5xxErrors"] == 5
             assert level["loadBalancer"]["localityLbSetting"]["enabled"] is True
-            assert level["loadBalancer"]["localityLbSetting"]["failoverPriority"] == ["topology.istio.io/network"]
+            assert "failoverPriority" not in level["loadBalancer"]["localityLbSetting"]  # istio/istio#61857
             assert level["connectionPool"] == {"tcp": {"maxConnections": 1000}}
             assert level["tls"]["mode"] == "ISTIO_MUTUAL"
 
@@ -313,7 +326,7 @@ def test_checkout_with_alias_overrides_the_sni_on_every_port(tmp_path) -> None:
     ]
     assert all(lv["outlierDetection"] and lv["loadBalancer"]["localityLbSetting"]["enabled"] for lv in levels)
     se = find(result, "prod-euw1", "ServiceEntry", "checkout.shop.mesh", "istio-system")
-    assert se["spec"]["endpoints"][-1]["address"] == "checkout.shop.svc.cluster.local"
+    assert se["spec"]["endpoints"][-1]["address"] == "checkout-meshbridge-local.shop.svc.cluster.local"
 
 
 def test_ledger_alias_with_two_ports_sets_the_sni_per_port(production: SynthResult) -> None:

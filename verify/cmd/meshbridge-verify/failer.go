@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 )
 
 // failer is the test.Failer that Istio's fake discovery server asks for, outside `go test`: a fatal
@@ -47,6 +48,9 @@ func runJudged(fn func(f *failer)) (errs []string) {
 		if r := recover(); r != nil {
 			if _, ok := r.(fatalStop); !ok {
 				f.errors = append(f.errors, fmt.Sprint("panic: ", r))
+				if os.Getenv("MESHBRIDGE_VERIFY_DEBUG") != "" {
+					fmt.Fprintln(os.Stderr, string(debug.Stack()))
+				}
 			}
 		}
 		errs = f.errors

@@ -1,0 +1,63 @@
+"""Resource names made from user input (cluster, namespace, service names, hosts), in one place.
+
+A Pulumi resource is identified by its URN: type chain (the parents' types) and name. Renaming a
+resource replaces it, so these formats are stable; a format that changed keeps the old one as an
+`aliases` entry (`*_v0`). The names join DNS labels with `-`, which can itself appear in a label:
+`shop/api-gateway` and `shop-api/gateway` would both give `<cluster>-shop-api-gateway`, clusters
+`a` -> `b-to-c` and `a-to-b` -> `c` both `a-to-b-to-c`. The configuration check
+(`stacks/config.py`, `name_collisions`) refuses such inputs with the key path before any resource
+is registered, and synth refuses a duplicate URN (synth/engine.py) as the last line of defence.
+
+The children of the components follow the same formats (components/services.py, components/network.py):
+`<cluster>-<namespace>-<service>-authz|-pod-<i>|-local`, `<cluster>-se-<host>`, `<cluster>-dr-<host>`,
+`<consumer>-to-<producer>-endpoint…`, `<producer>-eastwest-…`.
+"""
+
+from __future__ import annotations
+
+
+def export_component(cluster: str, namespace: str, service: str) -> str:
+    """`ServiceExport` of one service in one producer cluster."""
+    return f"{cluster}-export-{namespace}-{service}"
+
+
+def export_component_v0(cluster: str, service: str) -> str:
+    """The name before services were identified by namespace/name (kept as an alias)."""
+    return f"{cluster}-export-{service}"
+
+
+def import_component(cluster: str, namespace: str, service: str) -> str:
+    """`ServiceImport` of one service in one consumer cluster."""
+    return f"{cluster}-import-{namespace}-{service}"
+
+
+def import_component_v0(cluster: str, service: str) -> str:
+    return f"{cluster}-import-{service}"
+
+
+def service_objects(cluster: str, namespace: str, service: str) -> str:
+    """Prefix of the producer-side objects of a service (`-authz`, `-pod-<i>`, `-local`)."""
+    return f"{cluster}-{namespace}-{service}"
+
+
+def import_object(cluster: str, host: str) -> str:
+    """Common part of the consumer-side objects of a host: `<cluster>-se-<host>` / `<cluster>-dr-<host>`."""
+    return f"{cluster}-se-{host}"
+
+
+def namespace_object(cluster: str, namespace: str) -> str:
+    """A Namespace meshbridge creates in a cluster (`istio-system` by MeshCluster, the import namespace)."""
+    return f"{cluster}-{namespace}"
+
+
+def gateway_endpoint(consumer: str, producer: str) -> str:
+    """`GatewayEndpoint` (interface VPC endpoint and its security group) of a (consumer, producer) pair."""
+    return f"{consumer}-to-{producer}"
+
+
+def private_gateway(producer: str) -> str:
+    return f"{producer}-eastwest"
+
+
+def distribution(entry: str) -> str:
+    return f"distribute-{entry}"

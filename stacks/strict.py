@@ -1,0 +1,352 @@
+"""Checks of the whole validated configuration that keep meshbridge fail-closed (issue 13).
+
+Called by `stacks.config.parse_config` after the model and the cross-checks passed; every check is
+one pass over the configuration (dictionaries, no nested loops over services), so 10,000 services
+validate in about the time it takes to read them. Each problem is one line starting with its key path.
+
+- `services[].trafficPolicy`: the DestinationRule schema of the pinned Istio CRDs and istiod's own
+  checks (stacks/trafficpolicy.py), plus what meshbridge needs: port-level settings only for ports
+  the service has (once each), no `tls` (meshbridge sets ISTIO_MUTUAL and the SNI) and no `tunnel`
+  or `proxyProtocol` (the connection must reach the east-west gateway as mTLS, which routes it on SNI);
+- names: per-pod Service names `<name>-<i>` are DNS-1035 labels of at most 63 characters; an alias is
+  none of the service's own per-pod hosts;
+- ownership: `mesh.importNamespace` is istio-system or a namespace that only meshbridge uses (it
+  creates it and would delete it on destroy): never `default`, `kube-*`, or a namespace of the
+  services or their callers; a distributed object never is an object meshbridge or its Istio Helm
+  releases own (the `cacerts` Secret, `PeerAuthentication istio-system/default`, the Gateway, imports,
+  authorization policies, ...), never is the same object as another distributed object, and never
+  shares its synth file name or its resource name with another; with STRICT mTLS no distributed
+  PeerAuthentication weakens it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Optional
+
+from stacks.config import (
+    DNS_1035_RE,
+    DNS_LABEL_RE,
+    DNS_NAME_RE,
+    LOCAL_TWIN_SUFFIX,
+    MeshConfig,
+    ServiceSpec,
+    key_path,
+    label_problem,
+    show,
+)
+
+Identity = tuple[str, str, str, str]  # (API group, kind, namespace or "", name)
+
+ISTIO_NAMESPACE = "istio-system"
+API_VERSION_RE = re.compile(
+    r"\A(?:([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?v[0-9]+((alpha|beta)[0-9]+)?)\Z"
+)
+KIND_RE = re.compile(r"\A[A-Z][A-Za-z0-9]{0,62}\Z")
+# groups of Istio configuration kinds (checked against the pinned CRD schemas)
+ISTIO_CONFIG_GROUP_RE = re.compile(r"\A[a-z]+\.istio\.io\Z")
+# cluster-scoped objects installed by the Istio charts and the AWS Load Balancer Controller
+OWNED_CLUSTER_SCOPED_PREFIXES = ("istio",)
+OWNED_CRD_GROUP_RE = re.compile(r"(\.|\A)istio\.io\Z|\Aelbv2\.k8s\.aws\Z")
+WEAK_MTLS = ("DISABLE", "PERMISSIVE")
+
+
+def strict_checks(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> list[str]:
+    p: list[str] = []
+    policies: dict[str, list[tuple[tuple[Any, ...], str]]] = {}  # identical policies are checked once
+    for i, s in enumerate(cfg.services):
+        p.extend(_service(f"meshbridge:services[{i}]", s, policies))
+    p.extend(_import_namespace(cfg))
+    p.extend(_distribution(cfg, manifests))
+    return p
+
+
+# ---------------------------------------------------------------------------------- services
+
+
+def _service(at: str, s: ServiceSpec, cache: dict[str, list[tuple[tuple[Any, ...], str]]]) -> list[str]:
+    from stacks.trafficpolicy import SchemaUnavailableError, problems
+
+    p: list[str] = []
+    if s.per_pod is not None:
+        longest = f"{s.name}-{s.per_pod.replicas - 1}"
+        if not DNS_1035_RE.match(longest):
+            p.append(
+                f"{at}.perPod.replicas: the per-pod Service {show(longest)} would not be a valid Service name "
+                "(DNS-1035 label of at most 63 characters): shorten the name"
+            )
+        if s.alias is not None and s.alias in {alias for alias, _ in s.pod_hosts()}:
+            p.append(f"{at}.alias: {show(s.alias)} is also one of the service's per-pod hosts")
+    if len(s.exported_from) > 1 and len(s.name) + len(LOCAL_TWIN_SUFFIX) > 63:
+        p.append(
+            f"{at}.name: {show(s.name)} is too long for the headless twin Service a multi-producer service gets "
+            f"(at most {63 - len(LOCAL_TWIN_SUFFIX)} characters)"
+        )
+    policy = s.traffic_policy
+    if policy is None:
+        return p
+    tp = f"{at}.trafficPolicy"
+    key = json.dumps(policy, sort_keys=True, allow_nan=True, default=str)
+    if key not in cache:
+        try:
+            cache[key] = problems(policy)
+        except SchemaUnavailableError as exc:
+            return [*p, f"{tp}: cannot be checked: {exc}"]
+    found = cache[key]
+    p.extend(f"{key_path(tp, loc)}: {msg}" if loc else f"{tp}: {msg}" for loc, msg in found)
+    if found:
+        return p
+    for field in ("tunnel", "proxyProtocol"):
+        if field in policy:
+            p.append(
+                f"{tp}.{field}: not supported: imported traffic must reach the producer's east-west gateway as "
+                "Istio mTLS (AUTO_PASSTHROUGH routes on its SNI)"
+            )
+    ports = {port.port for port in s.ports}
+    seen: dict[int, int] = {}
+    for j, entry in enumerate(policy.get("portLevelSettings") or []):
+        number = entry["port"]["number"]
+        pat = f"{tp}.portLevelSettings[{j}]"
+        if number not in ports:
+            p.append(
+                f"{pat}.port.number: {number} is not a port of the service "
+                f"(ports: {', '.join(str(x) for x in sorted(ports))})"
+            )
+        if number in seen:
+            p.append(f"{pat}.port.number: port {number} already has settings in portLevelSettings[{seen[number]}]")
+        seen.setdefault(number, j)
+        if "tls" in entry:
+            p.append(f"{pat}.tls: set by meshbridge (ISTIO_MUTUAL with SNI), remove it")
+    return p
+
+
+# ---------------------------------------------------------------------------------- ownership
+
+
+def _app_namespaces(cfg: MeshConfig) -> dict[str, str]:
+    """Namespaces of applications (namespace -> where the config names it first)."""
+    found: dict[str, str] = {}
+    for i, s in enumerate(cfg.services):
+        at = f"services[{i}]"
+        found.setdefault(s.namespace, f"{at}.namespace")
+        for j, cons in enumerate(s.consumers):
+            for k, principal in enumerate(cons.principals):
+                found.setdefault(principal.split("/")[0], f"{at}.consumers[{j}].principals[{k}]")
+        local = getattr(s, "local_callers", None)
+        if local is not None:
+            for k, ns in enumerate(local.namespaces):
+                found.setdefault(ns, f"{at}.localCallers.namespaces[{k}]")
+            for k, principal in enumerate(local.principals):
+                found.setdefault(principal.split("/")[0], f"{at}.localCallers.principals[{k}]")
+    return found
+
+
+def _import_namespace(cfg: MeshConfig) -> list[str]:
+    ns = cfg.mesh.import_namespace
+    at = "meshbridge:mesh.importNamespace"
+    if ns == ISTIO_NAMESPACE:
+        return []
+    if ns in ("default", "kube-system", "kube-public", "kube-node-lease") or ns.startswith("kube-"):
+        return [
+            f"{at}: {ns!r} is a namespace meshbridge does not create: it would own it and delete it on destroy; "
+            f"use {ISTIO_NAMESPACE} or a namespace only meshbridge uses"
+        ]
+    apps = _app_namespaces(cfg)
+    if ns in apps:
+        return [
+            f"{at}: {ns!r} is an application namespace ({apps[ns]}): meshbridge would own it and delete it on "
+            f"destroy; use {ISTIO_NAMESPACE} or a namespace only meshbridge uses"
+        ]
+    return []
+
+
+def _group(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
+    """cluster -> the Kubernetes objects meshbridge creates there (identity -> what it is)."""
+    from components.istio import CROSS_NETWORK_GATEWAY
+    from components.network import GATEWAY_SERVICE
+    from components.pki import CACERTS_NAME
+
+    import_ns = cfg.mesh.import_namespace
+    producers = set(cfg.producers())
+    owned: dict[str, dict[Identity, str]] = {}
+    for c in cfg.clusters:
+        objs = owned.setdefault(c.name, {})
+        objs[("", "Namespace", "", ISTIO_NAMESPACE)] = "the istio-system Namespace"
+        objs[("", "Secret", ISTIO_NAMESPACE, CACERTS_NAME)] = "the cacerts Secret (the cluster's CA)"
+        objs[("security.istio.io", "PeerAuthentication", ISTIO_NAMESPACE, "default")] = "the mesh-wide mTLS policy"
+        if import_ns != ISTIO_NAMESPACE:
+            objs[("", "Namespace", "", import_ns)] = "the import Namespace"
+        if c.name in producers:
+            objs[("networking.istio.io", "Gateway", ISTIO_NAMESPACE, CROSS_NETWORK_GATEWAY)] = "the east-west Gateway"
+            objs[("elbv2.k8s.aws", "TargetGroupBinding", ISTIO_NAMESPACE, GATEWAY_SERVICE)] = (
+                "the east-west gateway's TargetGroupBinding"
+            )
+    for s in cfg.services:
+        for producer in s.exported_from:
+            objs = owned.setdefault(producer, {})
+            what = f"part of the export of {s.namespace}/{s.name}"
+            objs[("security.istio.io", "AuthorizationPolicy", s.namespace, f"meshbridge-export-{s.name}")] = what
+            for _alias, real in s.pod_hosts():
+                objs[("", "Service", s.namespace, real.split(".", 1)[0])] = what
+            objs[("", "Service", s.namespace, f"{s.name}{LOCAL_TWIN_SUFFIX}")] = what
+        for cons in s.consumers:
+            objs = owned.setdefault(cons.cluster, {})
+            for host, _real in s.imported_hosts():
+                what = f"the import of {host}"
+                objs[("networking.istio.io", "ServiceEntry", import_ns, host)] = what
+                objs[("networking.istio.io", "DestinationRule", import_ns, host)] = what
+    return owned
+
+
+def _manifest_problems(at: str, obj: dict[str, Any]) -> list[str]:
+    """Types and formats of the identifying fields (apiVersion, kind, metadata)."""
+    p: list[str] = []
+    api, kind, meta = obj.get("apiVersion"), obj.get("kind"), obj.get("metadata")
+    if not isinstance(api, str) or not API_VERSION_RE.match(api):
+        p.append(f"{at}.apiVersion: {show(api)} is not an apiVersion such as v1 or networking.istio.io/v1")
+    if not isinstance(kind, str) or not KIND_RE.match(kind):
+        p.append(f"{at}.kind: {show(kind)} is not a Kubernetes kind such as ConfigMap")
+    if not isinstance(meta, dict):
+        return [*p, f"{at}.metadata: must be a mapping"]
+    name, ns = meta.get("name"), meta.get("namespace")
+    if not isinstance(name, str) or not DNS_NAME_RE.match(name):
+        p.append(f"{at}.metadata.name: {show(name)} is not a valid object name")
+    if ns is not None and (not isinstance(ns, str) or not DNS_LABEL_RE.match(ns)):
+        p.append(f"{at}.metadata.namespace: {show(ns)} is not a valid namespace name")
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is not None and not isinstance(value, dict):
+            p.append(f"{at}.metadata.{field}: must be a mapping")
+    for key, value in (meta.get("labels") or {}).items() if isinstance(meta.get("labels"), dict) else ():
+        problem = label_problem(key, value)
+        if problem:
+            p.append(f"{key_path(at + '.metadata.labels', [key])}: {problem}")
+    return p
+
+
+def _owner_rule(ident: Identity) -> Optional[str]:
+    """Objects that belong to Istio's Helm releases or the controllers, whatever the config says."""
+    group, kind, ns, name = ident
+    if ns == ISTIO_NAMESPACE and not ISTIO_CONFIG_GROUP_RE.match(group) and name.startswith("istio"):
+        return (
+            f"the {kind} {ns}/{name}: in {ISTIO_NAMESPACE}, objects named istio* belong to the Istio Helm "
+            "releases (istiod, the east-west gateway)"
+        )
+    if (group, kind, name) == ("", "ConfigMap", "istio-ca-root-cert"):
+        return "the ConfigMap istio-ca-root-cert, which istiod writes into every namespace"
+    if kind == "CustomResourceDefinition" and OWNED_CRD_GROUP_RE.search(name.partition(".")[2]):
+        return f"the CRD {name}, installed by the Istio base chart or the AWS Load Balancer Controller"
+    if not ns and kind != "Namespace" and name.startswith(OWNED_CLUSTER_SCOPED_PREFIXES):
+        return f"the cluster-scoped {kind} {name}: names starting with 'istio' belong to the Istio charts"
+    return None
+
+
+def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> list[str]:
+    from components.distribution import object_key
+    from synth.render import object_filename
+
+    if not cfg.distribute:
+        return []
+    owned = owned_objects(cfg)
+    p: list[str] = []
+    given: dict[tuple[str, Identity], str] = {}  # (cluster, identity) -> key path of the first
+    files: dict[tuple[str, str], tuple[Identity, str]] = {}  # (cluster, synth file name) -> first
+    names: dict[str, str] = {}  # resource name -> key path of the first
+    # a synth file name starts with the kind in lower case: only owned objects of a distributed kind
+    # can share one with a distributed object
+    kinds = {str(o.get("kind")).lower() for objs in manifests for o in objs if isinstance(o, dict)}
+    for cluster, objs in owned.items():
+        for owned_ident, what in objs.items():
+            _api_group, kind, ns, name = owned_ident
+            if kind.lower() in kinds:
+                fake = {"kind": kind, "metadata": {"name": name, **({"namespace": ns} if ns else {})}}
+                files.setdefault((cluster, object_filename(fake)), (owned_ident, what))
+    for i, d in enumerate(cfg.distribute):
+        targets = cfg.selected_clusters(i)
+        where = "file" if d.file is not None else "manifests"
+        for j, obj in enumerate(manifests[i] if i < len(manifests) else []):
+            at = f"meshbridge:distribute[{i}].{where}[{j}]"
+            if not isinstance(obj, dict):
+                continue  # reported by stacks.config._check_manifest
+            found = _manifest_problems(at, obj)
+            if found:
+                p.extend(found)
+                continue
+            istio = _istio_problems(at, obj)
+            if istio:
+                p.extend(istio)
+                continue
+            meta = obj["metadata"]
+            ident: Identity = (_group(obj["apiVersion"]), obj["kind"], meta.get("namespace") or "", meta["name"])
+            rule = _owner_rule(ident)
+            if rule:
+                p.append(f"{at}: may not replace {rule}")
+                continue
+            if (
+                cfg.mesh.mtls == "STRICT"
+                and ident[:2] == ("security.istio.io", "PeerAuthentication")
+                and _weakens_mtls(obj.get("spec"))
+            ):
+                p.append(
+                    f"{at}.spec: a PeerAuthentication with mode DISABLE or PERMISSIVE weakens meshbridge:mesh.mtls "
+                    "STRICT; change mesh.mtls instead"
+                )
+            described = f"{obj['kind']} {ident[2] + '/' if ident[2] else ''}{ident[3]}"
+            resource = f"{{cluster}}-{d.name}-{object_key(obj)}"
+            for cluster in targets:
+                in_cluster = owned.get(cluster, {})
+                if ident in in_cluster:
+                    p.append(
+                        f"{at}: {described} is {in_cluster[ident]}, which meshbridge manages in {cluster}; remove it"
+                    )
+                    continue
+                if (cluster, ident) in given:
+                    p.append(f"{at}: {described} is also distributed to {cluster} by {given[cluster, ident]}")
+                    continue
+                given[(cluster, ident)] = at.removeprefix("meshbridge:")
+                fname = object_filename(obj)
+                first = files.setdefault((cluster, fname), (ident, at.removeprefix("meshbridge:")))
+                if first[0] != ident:
+                    p.append(
+                        f"{at}: {described} and {first[1]} would both be written to clusters/{cluster}/{fname} "
+                        "by synth (a reviewer would see only one); rename one of them"
+                    )
+                rname = resource.format(cluster=cluster)
+                short = at.removeprefix("meshbridge:")
+                if names.setdefault(rname, short) != short:
+                    p.append(f"{at}: its resource name {rname!r} is also the name of {names[rname]}; rename one")
+    return list(dict.fromkeys(p))
+
+
+def _istio_problems(at: str, obj: dict[str, Any]) -> list[str]:
+    """An object of an Istio kind against the schema of the pinned Istio CRDs (stacks/trafficpolicy.py)."""
+    from stacks.trafficpolicy import SchemaUnavailableError, kind_schema, validate
+
+    group, _, version = obj["apiVersion"].rpartition("/")
+    if not ISTIO_CONFIG_GROUP_RE.match(group):
+        return []
+    try:
+        sch = kind_schema(group, version, obj["kind"])
+    except SchemaUnavailableError as exc:
+        return [f"{at}: cannot be checked: {exc}"]
+    if sch is None:
+        return [f"{at}.kind: {obj['apiVersion']} {obj['kind']} is not served by the pinned Istio CRDs"]
+    found: list[tuple[tuple[Any, ...], str]] = []
+    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+    validate(body, sch, (), found)
+    return [f"{key_path(at, loc)}: {msg}" for loc, msg in found]
+
+
+def _weakens_mtls(spec: Any) -> bool:
+    if not isinstance(spec, dict):
+        return False
+    modes = [(spec.get("mtls") or {}).get("mode") if isinstance(spec.get("mtls"), dict) else None]
+    levels = spec.get("portLevelMtls")
+    if isinstance(levels, dict):
+        modes.extend(v.get("mode") for v in levels.values() if isinstance(v, dict))
+    return any(m in WEAK_MTLS for m in modes)

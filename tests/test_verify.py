@@ -1,0 +1,211 @@
+"""The Istio judge (verify/, `python -m synth.verify`): Istio's own code judges the rendered tree.
+
+One staging render is judged as it is (every path as declared, zero problems), its real charts are
+validated like our own objects, and each fault below, applied to a copy of the tree, makes the judge
+fail and name the broken link. The judge is built by tools/build-verify.sh (cached by version); in
+CI a judge that cannot be built is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from synth.engine import SynthResult
+from synth.render import write_tree
+from synth.verify import ACCEPTED, JudgeUnavailableError, judge_binary
+from tests.validators import validate_object
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def judge() -> Path:
+    try:
+        return judge_binary()
+    except JudgeUnavailableError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+def run_judge(judge: Path, tree: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, MESHBRIDGE_ACCEPTED_ANALYSIS=str(ACCEPTED))
+    return subprocess.run([str(judge), "judge", str(tree)], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def staging_tree(tmp_path_factory: pytest.TempPathFactory, staging: SynthResult, judge: Path) -> Path:
+    out = tmp_path_factory.mktemp("judge") / "staging"
+    write_tree(staging, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def judged_staging(judge: Path, staging_tree: Path) -> subprocess.CompletedProcess[str]:
+    return run_judge(judge, staging_tree)
+
+
+def test_istio_judges_staging_clean(judged_staging: subprocess.CompletedProcess[str]) -> None:
+    out = judged_staging.stdout
+    assert judged_staging.returncode == 0, out + judged_staging.stderr
+    assert "istio.io/istio@v0.0.0-20260826214018-9739e10eb9d7" in out  # the report names the commit
+    assert "istio judge: 8 of 8 declared paths computed by pilot as declared, 0 problems" in out
+
+
+def test_real_charts_are_rendered_and_valid(
+    judged_staging: subprocess.CompletedProcess[str], staging_tree: Path
+) -> None:
+    for cluster in ("cluster-a", "cluster-b"):
+        for release in ("istio-base", "istiod", "istio-eastwestgateway"):
+            files = sorted((staging_tree / "clusters" / cluster / "helm" / release / "rendered").glob("*.yaml"))
+            assert files, (cluster, release)
+            problems = [p for f in files for p in validate_object(yaml.safe_load(f.read_text()))]
+            assert problems == [], problems
+    gw = staging_tree / "clusters/cluster-b/helm/istio-eastwestgateway/rendered"
+    svc = yaml.safe_load((gw / "service.istio-system.istio-eastwestgateway.yaml").read_text())
+    ports = {p["port"]: p["name"] for p in svc["spec"]["ports"]}
+    assert ports[15443].startswith("tls") and 15021 in ports
+    istiod = staging_tree / "clusters/cluster-b/helm/istiod/rendered/configmap.istio-system.istio.yaml"
+    mesh = yaml.safe_load(yaml.safe_load(istiod.read_text())["data"]["mesh"])
+    assert mesh["trustDomain"] == "cluster.local" and mesh["defaultConfig"]["meshId"] == "mesh-staging"
+
+
+def edit(tree: Path, rel: str, change: Callable[[dict[str, Any]], None]) -> None:
+    path = tree / "clusters" / rel
+    obj = yaml.safe_load(path.read_text())
+    change(obj)
+    path.write_text(yaml.safe_dump(obj))
+
+
+def add(tree: Path, rel: str, obj: dict[str, Any]) -> None:
+    (tree / "clusters" / rel).write_text(yaml.safe_dump(obj))
+
+
+A_DR = "cluster-a/destinationrule.istio-system.backend-api.cluster-b.local.yaml"
+A_SE = "cluster-a/serviceentry.istio-system.backend-api.cluster-b.local.yaml"
+B_GW = "cluster-b/gateway.istio-system.cross-network-gateway.yaml"
+B_AP = "cluster-b/authorizationpolicy.default.meshbridge-export-backend-api.yaml"
+A_AP = "cluster-a/authorizationpolicy.demo.meshbridge-export-hello.yaml"
+
+
+def _tls(obj: dict[str, Any]) -> dict[str, Any]:
+    tls: dict[str, Any] = obj["spec"]["trafficPolicy"]["tls"]
+    return tls
+
+
+FAULTS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "wrong_sni_port": (
+        lambda t: edit(
+            t, A_DR, lambda o: _tls(o).update(sni="outbound_.9090_._.backend-api.default.svc.cluster.local")
+        ),
+        "link DestinationRule istio-system/backend-api.cluster-b.local: cluster "
+        'outbound|8080||backend-api.cluster-b.local sends SNI "outbound_.9090',
+    ),
+    "wrong_sni_host": (
+        lambda t: edit(t, A_DR, lambda o: _tls(o).update(sni="outbound_.8080_._.backend-api.cluster-b.local")),
+        'sends SNI "outbound_.8080_._.backend-api.cluster-b.local", the producer\'s gateway routes on',
+    ),
+    "endpoint_port_not_15443": (
+        lambda t: edit(t, A_SE, lambda o: o["spec"]["endpoints"][0]["ports"].update(http=8443)),
+        "link ServiceEntry istio-system/backend-api.cluster-b.local endpoints",
+    ),
+    "host_missing_from_gateway": (
+        lambda t: edit(t, B_GW, lambda o: o["spec"]["servers"][0].update(hosts=["other.default.svc.cluster.local"])),
+        "link Gateway istio-system/cross-network-gateway: no 15443 filter chain routes SNI",
+    ),
+    "destination_rule_tls_disable": (
+        lambda t: edit(t, A_DR, lambda o: o["spec"]["trafficPolicy"].update(tls={"mode": "DISABLE"})),
+        "originates no Istio mTLS",
+    ),
+    "wrong_san": (
+        lambda t: edit(t, A_SE, lambda o: o["spec"].update(subjectAltNames=["spiffe://cluster.local/ns/default/sa/x"])),
+        "link ServiceEntry istio-system/backend-api.cluster-b.local subjectAltNames",
+    ),
+    "principal_not_admitted": (
+        lambda t: edit(
+            t, B_AP, lambda o: o["spec"]["rules"][0]["from"][0]["source"].update(principals=["cluster.local/ns/x/sa/y"])
+        ),
+        "link AuthorizationPolicy default: consumer cluster.local/ns/default/sa/frontend GET / is refused",
+    ),
+    "gateway_selector_mismatch": (
+        lambda t: edit(t, B_GW, lambda o: o["spec"].update(selector={"istio": "ingressgateway"})),
+        "Gateway istio-system/cross-network-gateway selects istio=ingressgateway",
+    ),
+    "root_sidecar_limits_egress": (
+        lambda t: edit(
+            t, "cluster-a/sidecar.istio-system.default.yaml", lambda o: o["spec"].update(egress=[{"hosts": ["./*"]}])
+        ),
+        "link Sidecar (root namespace default)",
+    ),
+    "allow_policy_shuts_out_local_callers": (
+        lambda t: edit(t, A_AP, lambda o: o["spec"].update(rules=o["spec"]["rules"][:1])),
+        "local caller namespace cluster.local/ns/demo/sa/mbverify-any GET / is refused",
+    ),
+    "local_service_with_imported_host_name": (
+        lambda t: add(
+            t,
+            "cluster-b/service.pxc.src-db-pxc-0.yaml",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "src-db-pxc-0", "namespace": "pxc"},
+                "spec": {"selector": {"app": "other"}, "ports": [{"name": "mysql", "port": 3306}]},
+            },
+        ),
+        "a Kubernetes Service of the same host in this cluster wins over the ServiceEntry",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_fault_is_caught_by_istio_and_names_the_link(
+    fault: str, judge: Path, staging_tree: Path, tmp_path: Path, judged_staging: subprocess.CompletedProcess[str]
+) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(staging_tree, tree)
+    apply, link = FAULTS[fault]
+    apply(tree)
+    proc = run_judge(judge, tree)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert link in proc.stdout, proc.stdout
+
+
+def test_synth_verify_cli_judges_a_tree_and_refuses_a_foreign_dir(staging_tree: Path, tmp_path: Path) -> None:
+    import sys
+
+    ok = subprocess.run(
+        [sys.executable, "-m", "synth.verify", str(staging_tree)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "0 problems" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "synth.verify", str(tmp_path)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert bad.returncode == 2 and "no judge.json" in bad.stderr
+
+
+def test_failover_priority_on_a_multi_producer_service_is_refused(tmp_path: Path) -> None:
+    """istio/istio#61857: Istio 1.30's istiod panics on it; the judge found it in the production stack."""
+    from tests.conftest import run_variant
+
+    def mutate(config: dict[str, Any]) -> None:
+        checkout = config["meshbridge:services"][0]
+        checkout["trafficPolicy"]["loadBalancer"]["localityLbSetting"]["failoverPriority"] = [
+            "topology.istio.io/network"
+        ]
+
+    result = run_variant(tmp_path, mutate, stack="production")
+    assert not result.registrations
+    assert any(
+        e.startswith("meshbridge:services[0].trafficPolicy.loadBalancer.localityLbSetting.failoverPriority:")
+        and "istio/istio#61857" in e
+        for e in result.errors
+    ), result.errors
