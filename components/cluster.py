@@ -13,9 +13,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.constants import ISTIO_NAMESPACE, MANAGED_BY, MANAGER, NETWORK_LABEL
 from components.options import child_opts
 
-ISTIO_NAMESPACE = "istio-system"
 # the AWS Load Balancer Controller injects its pod readiness gate only in namespaces with this label:
 # a gateway pod is then Ready only once its target in the TargetGroupBinding's target group is healthy
 POD_READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
@@ -23,15 +23,17 @@ POD_READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 
 @dataclass(frozen=True)
 class MeshClusterArgs:
-    name: str
-    region: str
-    network: str
-    account_id: pulumi.Input[str]
+    """One cluster: where it is and how to reach it."""
+
+    name: str  # cluster name: the Istio clusterName and the kubernetes provider's cluster_identifier
+    region: str  # AWS region of the cluster (its aws.Provider's region)
+    network: str  # Istio network of the cluster: the `topology.istio.io/network` label of istio-system
+    account_id: pulumi.Input[str]  # the only AWS account its aws.Provider may touch (allowed_account_ids)
     # exactly one of kube_context / kubeconfig (a secret Output)
     kube_context: Optional[str] = None
     kubeconfig: Optional[pulumi.Input[str]] = None
-    assume_role_arn: Optional[str] = None
-    labels: dict[str, str] = field(default_factory=dict)
+    assume_role_arn: Optional[str] = None  # IAM role the aws.Provider assumes in the cluster's account
+    labels: dict[str, str] = field(default_factory=dict)  # the cluster's labels (distribute selectors)
     # a TargetGroupBinding lives in istio-system (the cluster's east-west gateway is behind the NLB):
     # label the namespace for the controller's pod readiness gate
     pod_readiness_gate: bool = False
@@ -56,7 +58,7 @@ class MeshCluster(pulumi.ComponentResource):
                 if args.assume_role_arn
                 else None
             ),
-            default_tags=aws.ProviderDefaultTagsArgs(tags={"meshbridge:cluster": name, "managed-by": "meshbridge"}),
+            default_tags=aws.ProviderDefaultTagsArgs(tags={"meshbridge:cluster": name, "managed-by": MANAGER}),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.k8s_provider = k8s.Provider(
@@ -69,13 +71,14 @@ class MeshCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["kubeconfig"]),
         )
         # istio-system exists before anything of Istio: the cacerts Secret must be in it before istiod
-        # starts (DESIGN.md section 4), and the network label tells istiod which network it is on.
-        labels = {"topology.istio.io/network": args.network, "app.kubernetes.io/managed-by": "meshbridge"}
+        # starts (docs/architecture.md, "Istio install order"), and the network label tells istiod
+        # which network it is on.
+        labels = {NETWORK_LABEL: args.network, **MANAGED_BY}
         if args.pod_readiness_gate:
             # without it a gateway rollout can end with no healthy target in the NLB's target group
             labels[POD_READINESS_GATE_LABEL] = "enabled"
         self.istio_namespace = k8s.core.v1.Namespace(
-            f"{name}-istio-system",
+            f"{name}-{ISTIO_NAMESPACE}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=ISTIO_NAMESPACE, labels=labels),
             opts=self.child_opts(),
         )

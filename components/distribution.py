@@ -18,6 +18,8 @@ from typing import Any, Optional
 import pulumi
 from pulumi_kubernetes import _utilities as k8s_utilities
 
+from components.options import child_opts
+
 
 def type_token(api_version: str, kind: str) -> str:
     """The pulumi-kubernetes type token; core objects (`v1`) are `core/v1` there."""
@@ -45,8 +47,10 @@ def object_key(obj: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class DistributionArgs:
-    name: str
-    objects: Sequence[Mapping[str, Any]]
+    """One `meshbridge:distribute` entry, resolved to clusters."""
+
+    name: str  # the entry's name: part of every object's resource name
+    objects: Sequence[Mapping[str, Any]]  # the Kubernetes objects, applied unchanged
     # cluster name -> that cluster's Kubernetes provider (only the clusters the selector matched)
     targets: Mapping[str, pulumi.ProviderResource]
     # per cluster: what the objects wait for (e.g. the Istio CRDs for Istio kinds)
@@ -72,9 +76,7 @@ class Distribution(pulumi.ComponentResource):
                 KubernetesObject(
                     f"{cluster}-{args.name}-{key}",
                     obj,
-                    opts=pulumi.ResourceOptions(
-                        parent=self, provider=provider, depends_on=list(args.depends_on.get(cluster, []))
-                    ),
+                    opts=child_opts(self, provider, depends_on=list(args.depends_on.get(cluster, []))),
                 )
                 for key, obj in zip(keys, args.objects, strict=True)
             ]

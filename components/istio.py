@@ -23,24 +23,30 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import ISTIO_NAMESPACE
+from components.constants import (
+    CLUSTER_DOMAIN,
+    EASTWEST_RELEASE,
+    GATEWAY_PORT,
+    HEALTH_PORT,
+    ISTIO_NAMESPACE,
+    MANAGED_BY,
+    service_fqdn,
+)
 from components.options import child_opts
 
 BASE_RELEASE = "istio-base"
 ISTIOD_RELEASE = "istiod"
-EASTWEST_RELEASE = "istio-eastwestgateway"
 CROSS_NETWORK_GATEWAY = "cross-network-gateway"
 # the `istio` label of the east-west gateway pods; the Gateway object selects on it
 EASTWEST_SELECTOR = {"istio": "eastwestgateway"}
 # ports of the east-west gateway Service (gateway chart `networkGatewayPorts`)
-NETWORK_GATEWAY_PORTS = {"status-port": 15021, "tls": 15443, "tls-istiod": 15012, "tls-webhook": 15017}
-AUTO_PASSTHROUGH_PORT = 15443
+NETWORK_GATEWAY_PORTS = {"status-port": HEALTH_PORT, "tls": GATEWAY_PORT, "tls-istiod": 15012, "tls-webhook": 15017}
 MTLS_MODES = ("STRICT", "PERMISSIVE")
 
 
-def eastwest_service_host(domain: str = "cluster.local") -> str:
+def eastwest_service_host(domain: str = CLUSTER_DOMAIN) -> str:
     """In-cluster name of the east-west gateway Service (the NLB target group fronts its pods)."""
-    return f"{EASTWEST_RELEASE}.{ISTIO_NAMESPACE}.svc.{domain}"
+    return service_fqdn(EASTWEST_RELEASE, ISTIO_NAMESPACE, domain)
 
 
 def istiod_release(revision: Optional[str]) -> str:
@@ -60,10 +66,12 @@ def _repository(repository: str, chart: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class IstioControlPlaneArgs:
+    """Istio's control plane on one cluster."""
+
     cluster: str  # Istio clusterName (global.multiCluster.clusterName)
     network: str  # global.network, same as the istio-system namespace label
-    mesh_id: str
-    trust_domain: str
+    mesh_id: str  # global.meshID: the same on every cluster of the mesh
+    trust_domain: str  # meshConfig.trustDomain: one for the mesh (SPIFFE IDs, principals)
     version: str  # chart version (x.y.z)
     repository: str  # https:// chart repository or oci:// registry
     mtls_mode: str  # mesh-wide PeerAuthentication mode: STRICT | PERMISSIVE
@@ -165,7 +173,7 @@ class IstioControlPlane(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name="default",
                 namespace=ISTIO_NAMESPACE,
-                labels={"app.kubernetes.io/managed-by": "meshbridge"},
+                labels=dict(MANAGED_BY),
             ),
             spec={"mtls": {"mode": args.mtls_mode}},
             opts=child(depends_on=[self.base, self.istiod]),
@@ -186,15 +194,17 @@ class IstioControlPlane(pulumi.ComponentResource):
 
 @dataclass(frozen=True)
 class EastWestGatewayArgs:
-    cluster: str
-    network: str
-    version: str
-    repository: str
+    """The east-west gateway of one cluster that exports hosts."""
+
+    cluster: str  # the cluster's name (part of the child resource names)
+    network: str  # the gateway chart's `networkGateway`: the cluster's Istio network
+    version: str  # gateway chart version (x.y.z), the control plane's
+    repository: str  # https:// chart repository or oci:// registry
     provider: k8s.Provider  # the cluster's kubernetes provider
     istiod: pulumi.Resource  # the istiod release the gateway pods are injected by
     # hosts the gateway passes through (AUTO_PASSTHROUGH): the real FQDNs this cluster exports
     hosts: tuple[str, ...]
-    revision: Optional[str] = None
+    revision: Optional[str] = None  # the control plane revision whose istiod injects the gateway pods
 
     def __post_init__(self) -> None:
         if not self.hosts:
@@ -233,7 +243,7 @@ def cross_network_gateway_spec(hosts: tuple[str, ...] | list[str]) -> dict[str, 
         "selector": dict(EASTWEST_SELECTOR),
         "servers": [
             {
-                "port": {"number": AUTO_PASSTHROUGH_PORT, "name": "tls", "protocol": "TLS"},
+                "port": {"number": GATEWAY_PORT, "name": "tls", "protocol": "TLS"},
                 "tls": {"mode": "AUTO_PASSTHROUGH"},
                 "hosts": list(hosts),
             }
@@ -274,7 +284,7 @@ class EastWestGateway(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=CROSS_NETWORK_GATEWAY,
                 namespace=ISTIO_NAMESPACE,
-                labels={"app.kubernetes.io/managed-by": "meshbridge"},
+                labels=dict(MANAGED_BY),
             ),
             spec=cross_network_gateway_spec(args.hosts),
             # the gateway pods to select, and istiod to answer the validation webhook

@@ -1,4 +1,6 @@
-"""Private connectivity on AWS between the clusters' east-west gateways (DESIGN.md section 5).
+"""Private connectivity on AWS between the clusters' east-west gateways.
+
+Why it is shaped like this: docs/architecture.md, "Traffic path and AWS prerequisites".
 
 `PrivateGateway` (one per producer cluster, on the producer's providers): an internal Network Load
 Balancer in the producer's private subnets with its security group, a TCP target group of type
@@ -34,13 +36,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.constants import (
+    EASTWEST_RELEASE,
+    GATEWAY_PORT,
+    HEALTH_PATH,
+    HEALTH_PORT,
+    ISTIO_NAMESPACE,
+    MANAGED_BY,
+    PART_OF_LABEL,
+)
 from components.options import child_opts
 
-GATEWAY_PORT = 15443  # istio-eastwestgateway tls port (AUTO_PASSTHROUGH), == stacks.config.GATEWAY_PORT
-HEALTH_PORT = 15021  # istio-eastwestgateway status port
-HEALTH_PATH = "/healthz/ready"
-GATEWAY_SERVICE = "istio-eastwestgateway"
-GATEWAY_NAMESPACE = "istio-system"
 TGB_API_VERSION = "elbv2.k8s.aws/v1beta1"
 
 Connectivity = Literal["privatelink", "routed"]
@@ -64,25 +70,29 @@ def account_root(account_id: pulumi.Input[str], region: str) -> pulumi.Output[st
 class GatewayConsumer:
     """A cluster that consumes at least one service of the producer."""
 
-    name: str
-    account_id: pulumi.Input[str]
-    region: str
-    vpc_cidr: pulumi.Input[str]
+    name: str  # the consumer cluster's name
+    account_id: pulumi.Input[str]  # its AWS account: an allowed principal of the endpoint service
+    region: str  # its region: a supported region of the endpoint service when not the producer's
+    vpc_cidr: pulumi.Input[str]  # its VPC CIDR: admitted by the NLB's security group in routed mode
 
 
 @dataclass(frozen=True)
 class PrivateGatewayArgs:
-    cluster: str
-    region: str
-    vpc_id: pulumi.Input[str]
-    vpc_cidr: pulumi.Input[str]
-    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    connectivity: Connectivity
-    consumers: Sequence[GatewayConsumer]
-    aws_provider: aws.Provider
-    k8s_provider: k8s.Provider
+    """The producer cluster, its VPC and the clusters that consume from it."""
+
+    cluster: str  # the producer cluster's name
+    region: str  # the producer's region (the endpoint service's home region)
+    vpc_id: pulumi.Input[str]  # the producer VPC: NLB security group and target group
+    vpc_cidr: pulumi.Input[str]  # the producer VPC CIDR: where the NLB may send traffic and health checks
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]  # the producer's private subnets: the NLB's
+    connectivity: Connectivity  # privatelink (endpoint service) or routed (consumers reach the NLB)
+    consumers: Sequence[GatewayConsumer]  # the clusters that consume a service of this producer
+    aws_provider: aws.Provider  # the producer's aws.Provider
+    k8s_provider: k8s.Provider  # the producer's kubernetes.Provider (the TargetGroupBinding)
     # the cluster's istio-system Namespace: the TargetGroupBinding lives in it
     istio_namespace: pulumi.Resource
+    # what the TargetGroupBinding waits for besides the namespace and the listener: the east-west
+    # gateway release, whose Service the binding names
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -192,12 +202,12 @@ class PrivateGateway(pulumi.ComponentResource):
             api_version=TGB_API_VERSION,
             kind="TargetGroupBinding",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=GATEWAY_SERVICE,
-                namespace=GATEWAY_NAMESPACE,
-                labels={"app.kubernetes.io/managed-by": "meshbridge", "app.kubernetes.io/part-of": "meshbridge"},
+                name=EASTWEST_RELEASE,
+                namespace=ISTIO_NAMESPACE,
+                labels={**MANAGED_BY, PART_OF_LABEL: "meshbridge"},
             ),
             spec={
-                "serviceRef": {"name": GATEWAY_SERVICE, "port": GATEWAY_PORT},
+                "serviceRef": {"name": EASTWEST_RELEASE, "port": GATEWAY_PORT},
                 "targetGroupARN": self.target_group.arn,
                 "targetType": "ip",
                 "ipAddressType": "ipv4",
@@ -214,10 +224,8 @@ class PrivateGateway(pulumi.ComponentResource):
                     ]
                 },
             },
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.k8s_provider,
-                depends_on=[args.istio_namespace, self.listener, *args.depends_on],
+            opts=child_opts(
+                self, args.k8s_provider, depends_on=[args.istio_namespace, self.listener, *args.depends_on]
             ),
         )
 
@@ -257,16 +265,18 @@ class PrivateGateway(pulumi.ComponentResource):
 
 @dataclass(frozen=True)
 class GatewayEndpointArgs:
-    consumer: str
-    producer: str
-    consumer_region: str
-    producer_region: str
-    vpc_id: pulumi.Input[str]
-    vpc_cidr: pulumi.Input[str]
-    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """One (consumer, producer) pair in privatelink mode: the endpoint lives in the consumer's VPC."""
+
+    consumer: str  # the consumer cluster's name
+    producer: str  # the producer cluster's name
+    consumer_region: str  # the consumer's region (the endpoint's, the private zone's VPC region)
+    producer_region: str  # the producer's region: `service_region` of the endpoint when different
+    vpc_id: pulumi.Input[str]  # the consumer VPC
+    vpc_cidr: pulumi.Input[str]  # the consumer VPC CIDR: the only source the endpoint admits
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]  # the consumer's private subnets
     # the producer's VpcEndpointService.service_name
     service_name: pulumi.Input[str]
-    aws_provider: aws.Provider
+    aws_provider: aws.Provider  # the consumer's aws.Provider
     # when set, a private hosted zone `<producer>.<gateway_dns>` in the consumer VPC aliases the endpoint
     gateway_dns: Optional[str] = None
 

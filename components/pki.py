@@ -21,7 +21,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
-ISTIOD_SAN = "istiod.istio-system.svc"
+from components.constants import ISTIO_NAMESPACE, MANAGED_BY, PART_OF_LABEL
+from components.options import child_opts
+
+ISTIOD_SAN = f"istiod.{ISTIO_NAMESPACE}.svc"
 ROOT_CN = "Root CA"
 INTERMEDIATE_CN = "Intermediate CA"
 ROOT_USES = ["cert_signing", "crl_signing"]
@@ -33,16 +36,16 @@ ROOT_MAX_PATH_LENGTH = 1
 # both server_auth and client_auth, or workload certificates signed below it stop verifying)
 INTERMEDIATE_USES = ["cert_signing", "digital_signature", "key_encipherment"]
 CACERTS_NAME = "cacerts"
-CACERTS_NAMESPACE = "istio-system"
+CACERTS_NAMESPACE = ISTIO_NAMESPACE
 
 
 @dataclass(frozen=True)
 class KeySpec:
     """Key algorithm of every CA key: RSA with `rsa_bits` or ECDSA with `ecdsa_curve` (P256/P384)."""
 
-    algorithm: str
-    rsa_bits: int = 4096
-    ecdsa_curve: str = "P256"
+    algorithm: str  # "RSA" or "ECDSA"
+    rsa_bits: int = 4096  # RSA key size (2048, 3072, 4096)
+    ecdsa_curve: str = "P256"  # ECDSA curve (P256, P384)
 
     def private_key(self, name: str, opts: pulumi.ResourceOptions) -> tls.PrivateKey:
         # pulumi-tls itself lists privateKeyPem, privateKeyPemPkcs8 and privateKeyOpenssh in
@@ -57,10 +60,6 @@ class KeySpec:
         )
 
 
-def _child_opts(parent: pulumi.Resource, provider: pulumi.ProviderResource, **kwargs) -> pulumi.ResourceOptions:
-    return pulumi.ResourceOptions(parent=parent, provider=provider, **kwargs)
-
-
 def concat_pem(pems: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
     """PEM blocks concatenated in the given order, each ending with exactly one newline."""
     return pulumi.Output.all(*pems).apply(lambda items: "".join(str(p).rstrip("\n") + "\n" for p in items))
@@ -71,11 +70,13 @@ def concat_pem(pems: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
 
 @dataclass(frozen=True)
 class RootCaArgs:
-    root_name: str
-    key: KeySpec
-    organization: str
-    validity_hours: int
-    provider: pulumi.ProviderResource
+    """One root CA of the mesh."""
+
+    root_name: str  # the root's name in `meshbridge:ca.roots`: the subject's OU
+    key: KeySpec  # key algorithm and size
+    organization: str  # the subject's O
+    validity_hours: int  # validity of the self-signed certificate
+    provider: pulumi.ProviderResource  # the tls.Provider
     # protect key and certificate: deleting or replacing them needs `pulumi state unprotect` first
     protect: bool = True
 
@@ -91,7 +92,7 @@ class RootCa(pulumi.ComponentResource):
     def __init__(self, name: str, args: RootCaArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("meshbridge:pki:RootCa", name, None, opts)
         self.args = args
-        self.key = args.key.private_key(f"{name}-key", _child_opts(self, args.provider, protect=args.protect))
+        self.key = args.key.private_key(f"{name}-key", child_opts(self, args.provider, protect=args.protect))
         self.cert = tls.SelfSignedCert(
             f"{name}-cert",
             private_key_pem=self.key.private_key_pem,
@@ -105,7 +106,7 @@ class RootCa(pulumi.ComponentResource):
                 organizational_unit=args.root_name,
                 common_name=ROOT_CN,
             ),
-            opts=_child_opts(self, args.provider, protect=args.protect),
+            opts=child_opts(self, args.provider, protect=args.protect),
         )
         self.cert_pem = self.cert.cert_pem
         self.private_key_pem = pulumi.Output.secret(self.key.private_key_pem)
@@ -117,14 +118,16 @@ class RootCa(pulumi.ComponentResource):
 
 @dataclass(frozen=True)
 class IntermediateCaArgs:
-    cluster: str
-    key: KeySpec
-    organization: str
-    validity_hours: int
-    early_renewal_hours: int
-    issuer_cert_pem: pulumi.Input[str]
-    issuer_key_pem: pulumi.Input[str]
-    provider: pulumi.ProviderResource
+    """The intermediate CA of one cluster, signed by the active root."""
+
+    cluster: str  # the cluster's name: the subject's L
+    key: KeySpec  # key algorithm and size
+    organization: str  # the subject's O
+    validity_hours: int  # validity of the signed certificate
+    early_renewal_hours: int  # re-issued by the first `pulumi up` this long before it expires
+    issuer_cert_pem: pulumi.Input[str]  # the active root's certificate
+    issuer_key_pem: pulumi.Input[str]  # the active root's private key (kept secret)
+    provider: pulumi.ProviderResource  # the tls.Provider
 
 
 class IntermediateCa(pulumi.ComponentResource):
@@ -139,7 +142,7 @@ class IntermediateCa(pulumi.ComponentResource):
     def __init__(self, name: str, args: IntermediateCaArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("meshbridge:pki:IntermediateCa", name, None, opts)
         self.args = args
-        self.key = args.key.private_key(f"{name}-key", _child_opts(self, args.provider))
+        self.key = args.key.private_key(f"{name}-key", child_opts(self, args.provider))
         self.csr = tls.CertRequest(
             f"{name}-csr",
             private_key_pem=self.key.private_key_pem,
@@ -149,7 +152,7 @@ class IntermediateCa(pulumi.ComponentResource):
                 locality=args.cluster,
             ),
             dns_names=[ISTIOD_SAN],
-            opts=_child_opts(self, args.provider),
+            opts=child_opts(self, args.provider),
         )
         self.cert = tls.LocallySignedCert(
             f"{name}-cert",
@@ -163,7 +166,7 @@ class IntermediateCa(pulumi.ComponentResource):
             validity_period_hours=args.validity_hours,
             # re-issued by the first `pulumi up` inside this window; istiod reloads it without restart
             early_renewal_hours=args.early_renewal_hours,
-            opts=_child_opts(self, args.provider),
+            opts=child_opts(self, args.provider),
         )
         self.cert_pem = self.cert.cert_pem
         self.private_key_pem = pulumi.Output.secret(self.key.private_key_pem)
@@ -177,14 +180,14 @@ class IntermediateCa(pulumi.ComponentResource):
 class CaCertsArgs:
     """The four files of Istio's plugged-in CA secret."""
 
-    ca_cert_pem: pulumi.Input[str]
-    ca_key_pem: pulumi.Input[str]
-    root_cert_pem: pulumi.Input[str]
-    cert_chain_pem: pulumi.Input[str]
-    provider: pulumi.ProviderResource
+    ca_cert_pem: pulumi.Input[str]  # ca-cert.pem: the cluster's intermediate certificate
+    ca_key_pem: pulumi.Input[str]  # ca-key.pem: its private key (wrapped as a secret again)
+    root_cert_pem: pulumi.Input[str]  # root-cert.pem: every trusted root, identical in every cluster
+    cert_chain_pem: pulumi.Input[str]  # cert-chain.pem: the intermediate, then the active root
+    provider: pulumi.ProviderResource  # the cluster's kubernetes.Provider
     # the istio-system Namespace: the Secret is created after it (and istiod after the Secret)
     namespace: pulumi.Resource
-    namespace_name: str = CACERTS_NAMESPACE
+    namespace_name: str = CACERTS_NAMESPACE  # where istiod reads `cacerts`: its own namespace
 
 
 class CaCerts(pulumi.ComponentResource):
@@ -199,7 +202,7 @@ class CaCerts(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=CACERTS_NAME,
                 namespace=args.namespace_name,
-                labels={"app.kubernetes.io/managed-by": "meshbridge", "app.kubernetes.io/part-of": "meshbridge-pki"},
+                labels={**MANAGED_BY, PART_OF_LABEL: "meshbridge-pki"},
             ),
             type="Opaque",
             string_data={
@@ -208,6 +211,6 @@ class CaCerts(pulumi.ComponentResource):
                 "root-cert.pem": args.root_cert_pem,
                 "cert-chain.pem": args.cert_chain_pem,
             },
-            opts=_child_opts(self, args.provider, depends_on=[args.namespace]),
+            opts=child_opts(self, args.provider, depends_on=[args.namespace]),
         )
         self.register_outputs({})

@@ -1,6 +1,6 @@
 """Cross-cluster services: the producer side (`ServiceExport`) and the consumer side (`ServiceImport`).
 
-The traffic path (DESIGN.md section 4, docs/services.md):
+The traffic path (docs/architecture.md, "Service exports and imports"; docs/services.md):
 
 ```
 consumer pod -> sidecar: ServiceEntry <host> (MESH_INTERNAL, DNS) endpoint = producer gateway address:15443
@@ -40,12 +40,11 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.constants import GATEWAY_PORT, MANAGED_BY, service_fqdn
 from components.options import child_opts
 
-GATEWAY_PORT = 15443  # istio-eastwestgateway tls port, == stacks.config.GATEWAY_PORT
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "meshbridge"}
 SERVICE_LABEL = "meshbridge.io/service"
 ISTIO_NETWORKING = "networking.istio.io/v1"
 ISTIO_SECURITY = "security.istio.io/v1"
@@ -74,9 +73,11 @@ PORT_LEVEL_FIELDS = ("connectionPool", "loadBalancer", "outlierDetection")
 
 @dataclass(frozen=True)
 class ServicePort:
-    number: int
-    name: str
-    protocol: str = "TCP"
+    """A port of an exported service."""
+
+    number: int  # the Service port (what consumers call)
+    name: str  # the port name (ServiceEntry ports, per-port endpoint ports)
+    protocol: str = "TCP"  # the Istio protocol (HTTP, HTTPS, GRPC, HTTP2, MONGO, TCP, TLS)
     target_port: Optional[int] = None  # the pods' port (default: number)
 
     @property
@@ -88,8 +89,9 @@ class ServicePort:
         return self.target_port if self.target_port is not None else self.number
 
 
-def fqdn(name: str, namespace: str, domain: str = "cluster.local") -> str:
-    return f"{name}.{namespace}.svc.{domain}"
+def export_policy_name(service: str) -> str:
+    """Name of the AuthorizationPolicy a `ServiceExport` puts on the exported workload."""
+    return f"meshbridge-export-{service}"
 
 
 def principal(trust_domain: str, ns_sa: str) -> str:
@@ -114,26 +116,29 @@ def sni(port: int, real_host: str) -> str:
 class AllowedCaller:
     """One consumer entry: principals (`ns/sa`) and optional HTTP methods/paths."""
 
-    principals: Sequence[str]
-    methods: Optional[Sequence[str]] = None
-    paths: Optional[Sequence[str]] = None
+    principals: Sequence[str]  # `<namespace>/<serviceaccount>` of the callers
+    methods: Optional[Sequence[str]] = None  # HTTP methods admitted (None: every method)
+    paths: Optional[Sequence[str]] = None  # HTTP paths admitted (None: every path)
 
 
 @dataclass(frozen=True)
 class ServiceExportArgs:
-    cluster: str
-    service: str
-    namespace: str
-    trust_domain: str
-    workload_selector: dict[str, str]
-    ports: Sequence[ServicePort]
-    callers: Sequence[AllowedCaller]
-    provider: pulumi.ProviderResource
+    """One exported service in one producer cluster."""
+
+    cluster: str  # the producer cluster's name
+    service: str  # the Service's name
+    namespace: str  # the Service's namespace (the AuthorizationPolicy and per-pod Services live there)
+    trust_domain: str  # the mesh's trust domain (principals `<trustDomain>/ns/<ns>/sa/<sa>`)
+    workload_selector: dict[str, str]  # labels of the exported pods (AuthorizationPolicy selector)
+    ports: Sequence[ServicePort]  # the service's ports
+    callers: Sequence[AllowedCaller]  # the declared consumers, with their methods/paths
+    provider: pulumi.ProviderResource  # the producer's kubernetes.Provider
     # callers inside the producer clusters admitted on every port, method and path besides the
     # consumers: every workload of these namespaces (None: the service's namespace) and these
     # principals (`ns/sa`); neither may admit a consumer principal restricted to methods/paths
     local_namespaces: Optional[Sequence[str]] = None
     local_principals: Sequence[str] = ()
+    # StatefulSet replicas that get a per-pod Service `<service>-<i>` (None: no per-pod addressing)
     per_pod_replicas: Optional[int] = None
     # whether the service host itself is passed through the gateway (a per-pod service without an
     # alias imports only its per-pod hosts)
@@ -203,7 +208,7 @@ class ServiceExport(pulumi.ComponentResource):
             api_version=ISTIO_SECURITY,
             kind="AuthorizationPolicy",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"meshbridge-export-{args.service}", namespace=args.namespace, labels=labels
+                name=export_policy_name(args.service), namespace=args.namespace, labels=labels
             ),
             spec={
                 "selector": {"matchLabels": dict(sorted(args.workload_selector.items()))},
@@ -212,7 +217,7 @@ class ServiceExport(pulumi.ComponentResource):
             },
             opts=child_opts(self, args.provider, depends_on=list(args.depends_on)),
         )
-        self.exported_hosts = [fqdn(args.service, args.namespace)] if args.service_host_exported else []
+        self.exported_hosts = [service_fqdn(args.service, args.namespace)] if args.service_host_exported else []
         self.pod_services = []
         for i in range(args.per_pod_replicas or 0):
             pod = f"{args.service}-{i}"
@@ -237,7 +242,7 @@ class ServiceExport(pulumi.ComponentResource):
                     opts=child_opts(self, args.provider),
                 )
             )
-            self.exported_hosts.append(fqdn(pod, args.namespace))
+            self.exported_hosts.append(service_fqdn(pod, args.namespace))
         self.local_twin_service: Optional[k8s.core.v1.Service] = None
         if args.local_twin:
             # headless: DNS answers with the address of every ready pod, so a ServiceEntry endpoint
@@ -271,9 +276,9 @@ class ServiceExport(pulumi.ComponentResource):
 class RemoteEndpoint:
     """A producer cluster reached through its east-west gateway."""
 
-    cluster: str
+    cluster: str  # the producer cluster's name
     address: pulumi.Input[str]  # the gateway address for this consumer (a DNS name)
-    network: str
+    network: str  # the producer's Istio network
     locality: str  # <region>[/<zone>]
 
 
@@ -282,35 +287,38 @@ class LocalEndpoint:
     """The consumer cluster's own instance (when it is also a producer): `address` is the FQDN of
     the headless twin Service (`ServiceExportArgs.local_twin`), reached on the pods' target ports."""
 
-    cluster: str
-    network: str
-    locality: str
-    address: str
+    cluster: str  # the consumer cluster's name (it also runs the service)
+    network: str  # its Istio network
+    locality: str  # its locality <region>[/<zone>]
+    address: str  # the headless twin Service's FQDN
 
 
 @dataclass(frozen=True)
 class ImportedHost:
     """A consumer-side host and the real FQDN the producer knows (equal without an alias)."""
 
-    host: str
-    real_host: str
+    host: str  # the host consumers call (the alias, or the real FQDN)
+    real_host: str  # the FQDN in the producer clusters (the SNI the gateway routes on)
 
 
 @dataclass(frozen=True)
 class ServiceImportArgs:
-    cluster: str
-    service: str
+    """One service imported into one consumer cluster."""
+
+    cluster: str  # the consumer cluster's name
+    service: str  # the service's name (the meshbridge.io/service label)
     namespace: str  # the service's namespace in the producer clusters
-    service_account: str
-    trust_domain: str
-    import_namespace: str
-    ports: Sequence[ServicePort]
+    service_account: str  # the producer workload's service account (the ServiceEntry's subjectAltNames)
+    trust_domain: str  # the mesh's trust domain (the SPIFFE ID of that service account)
+    import_namespace: str  # where the ServiceEntry and DestinationRule objects live
+    ports: Sequence[ServicePort]  # the service's ports
     hosts: Sequence[ImportedHost]  # the service host first, then one per pod alias
-    remote: Sequence[RemoteEndpoint]
-    provider: pulumi.ProviderResource
-    local: Optional[LocalEndpoint] = None
-    traffic_policy: Optional[dict[str, Any]] = None
-    gateway_port: int = GATEWAY_PORT
+    remote: Sequence[RemoteEndpoint]  # the producers reached through their east-west gateways
+    provider: pulumi.ProviderResource  # the consumer's kubernetes.Provider
+    local: Optional[LocalEndpoint] = None  # the consumer's own instance, when it also exports the service
+    traffic_policy: Optional[dict[str, Any]] = None  # the user's DestinationRule trafficPolicy
+    gateway_port: int = GATEWAY_PORT  # the port of every remote endpoint (the gateway's AUTO_PASSTHROUGH)
+    # what the objects wait for: istiod of the cluster, the import namespace, the local twin's export
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
     @property

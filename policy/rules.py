@@ -105,7 +105,7 @@ def root_sidecar_problems(obj: Any) -> list[tuple[str, str]]:
     Such a Sidecar is the default of every namespace. An egress host list without `*/*` drops the
     Services of the other namespaces from every proxy; calls to them go to PassthroughCluster in
     plaintext and the STRICT server sidecar resets them (istio/istio#41978). Used by the config
-    check (stacks/config.py, meshbridge:distribute) and by the policy pack.
+    check (stacks/config_checks.py, meshbridge:distribute) and by the policy pack.
     """
     if not isinstance(obj, dict) or obj.get("kind") != "Sidecar":
         return []

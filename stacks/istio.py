@@ -1,13 +1,14 @@
-"""Wiring of the Istio control plane and east-west gateway per cluster (issue 5).
+"""Wiring of Istio per cluster: the control plane, then (once the exports are known) the east-west gateway.
 
-Every cluster gets an `IstioControlPlane` (base -> istiod, mesh-wide PeerAuthentication); a cluster
-that exports at least one service also gets an `EastWestGateway` whose `cross-network-gateway`
-passes through exactly the hosts it exports (`MeshConfig.exported_hosts`). istiod depends on the
-cluster's `cacerts` Secret from the pki part (`mesh.parts["pki"]`, wired before this one).
+Every cluster gets an `IstioControlPlane` (base -> istiod, mesh-wide PeerAuthentication); istiod
+depends on the cluster's `cacerts` Secret from the pki part. A cluster that exports at least one
+host gets an `EastWestGateway` whose `cross-network-gateway` passes through exactly the hosts its
+`ServiceExport`s export (least exposure). Order and reasons: docs/architecture.md, "Istio install order".
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,49 +20,37 @@ from components.istio import (
     IstioControlPlane,
     IstioControlPlaneArgs,
 )
-from stacks.mesh import Mesh
-
-
-def control_plane_resource_name(cluster: str) -> str:
-    return f"{cluster}-istio"
-
-
-def eastwest_resource_name(cluster: str) -> str:
-    return f"{cluster}-istio-eastwest"
+from stacks import names
+from stacks.clusters import Clusters
+from stacks.config_model import MeshConfig
+from stacks.pki import Pki
 
 
 @dataclass
-class Istio:
-    """The Istio part of the mesh: a control plane per cluster, an east-west gateway per exporter."""
+class ControlPlanes:
+    """An `IstioControlPlane` per cluster."""
 
-    mesh: Mesh
-    control_planes: dict[str, IstioControlPlane] = field(default_factory=dict)
-    eastwest: dict[str, EastWestGateway] = field(default_factory=dict)
+    by_cluster: dict[str, IstioControlPlane] = field(default_factory=dict)
 
-    def cluster_outputs(self, name: str) -> dict[str, Any]:
-        spec = self.mesh.config.cluster(name)
-        cp = self.control_planes[name]
-        gw = self.eastwest.get(name)
-        return {
-            "istio": {
-                "version": cp.version,
-                "revision": cp.revision,
-                "network": spec.network,
-                "clusterName": spec.name,
-                "eastWestGatewayService": gw.service_host if gw is not None else None,
-            }
-        }
+    def ready(self, cluster: str) -> list[pulumi.Resource]:
+        """What an Istio object in `cluster` waits for: istiod (CRDs from base, validation webhook)."""
+        return [self.by_cluster[cluster].istiod]
 
 
-def wire(mesh: Mesh) -> None:
-    cfg = mesh.config
-    pki = mesh.parts["pki"]  # wired before istio (stacks/mesh.py): cacerts must exist before istiod
+@dataclass
+class EastWestGateways:
+    """An `EastWestGateway` per cluster that exports at least one host."""
+
+    by_cluster: dict[str, EastWestGateway] = field(default_factory=dict)
+
+
+def wire_control_planes(cfg: MeshConfig, clusters: Clusters, pki: Pki) -> ControlPlanes:
     settings = cfg.mesh.istio
-    istio = Istio(mesh=mesh)
+    planes = ControlPlanes()
     for spec in cfg.clusters:
-        cluster = mesh.clusters[spec.name]
-        cp = IstioControlPlane(
-            control_plane_resource_name(spec.name),
+        cluster = clusters[spec.name]
+        planes.by_cluster[spec.name] = IstioControlPlane(
+            names.control_plane(spec.name),
             IstioControlPlaneArgs(
                 cluster=spec.name,
                 network=spec.network,
@@ -74,16 +63,30 @@ def wire(mesh: Mesh) -> None:
                 provider=cluster.k8s_provider,
                 namespace=cluster.istio_namespace,
                 cacerts=pki.cacerts[spec.name],
-                multi_root=bool(pki.multi_root),
+                multi_root=pki.multi_root,
             ),
             opts=pulumi.ResourceOptions(parent=cluster),
         )
-        istio.control_planes[spec.name] = cp
-        hosts = cfg.exported_hosts(spec.name)
+    return planes
+
+
+def wire_eastwest(
+    cfg: MeshConfig,
+    clusters: Clusters,
+    control_planes: ControlPlanes,
+    exported_hosts: Mapping[str, Sequence[str]],
+) -> EastWestGateways:
+    """An east-west gateway for every cluster with exported hosts (cluster -> real FQDNs, from the
+    services part), in cluster order."""
+    settings = cfg.mesh.istio
+    gateways = EastWestGateways()
+    for spec in cfg.clusters:
+        hosts = sorted(set(exported_hosts.get(spec.name, ())))
         if not hosts:
             continue
-        istio.eastwest[spec.name] = EastWestGateway(
-            eastwest_resource_name(spec.name),
+        cluster = clusters[spec.name]
+        gateways.by_cluster[spec.name] = EastWestGateway(
+            names.eastwest_gateway(spec.name),
             EastWestGatewayArgs(
                 cluster=spec.name,
                 network=spec.network,
@@ -91,9 +94,27 @@ def wire(mesh: Mesh) -> None:
                 repository=settings.repository,
                 revision=settings.revision,
                 provider=cluster.k8s_provider,
-                istiod=cp.istiod,
+                istiod=control_planes.by_cluster[spec.name].istiod,
                 hosts=tuple(hosts),
             ),
             opts=pulumi.ResourceOptions(parent=cluster),
         )
-    mesh.parts["istio"] = istio
+    return gateways
+
+
+def istio_outputs(
+    cfg: MeshConfig, control_planes: ControlPlanes, gateways: EastWestGateways, name: str
+) -> dict[str, Any]:
+    """The `istio` entry of a cluster's outputs (docs/outputs.md)."""
+    spec = cfg.cluster(name)
+    cp = control_planes.by_cluster[name]
+    gw = gateways.by_cluster.get(name)
+    return {
+        "istio": {
+            "version": cp.version,
+            "revision": cp.revision,
+            "network": spec.network,
+            "clusterName": spec.name,
+            "eastWestGatewayService": gw.service_host if gw is not None else None,
+        }
+    }

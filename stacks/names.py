@@ -5,7 +5,7 @@ resource replaces it, so these formats are stable; a format that changed keeps t
 `aliases` entry (`*_v0`). The names join DNS labels with `-`, which can itself appear in a label:
 `shop/api-gateway` and `shop-api/gateway` would both give `<cluster>-shop-api-gateway`, clusters
 `a` -> `b-to-c` and `a-to-b` -> `c` both `a-to-b-to-c`. The configuration check
-(`stacks/config.py`, `name_collisions`) refuses such inputs with the key path before any resource
+(`stacks/config_checks.py`, `name_collisions`) refuses such inputs with the key path before any resource
 is registered, and synth refuses a duplicate URN (synth/engine.py) as the last line of defence.
 
 The children of the components follow the same formats (components/services.py, components/network.py):
@@ -14,6 +14,35 @@ The children of the components follow the same formats (components/services.py, 
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+
+def root_ca(root: str) -> str:
+    """`RootCa` of one entry of `meshbridge:ca.roots`."""
+    return f"mesh-ca-{root}"
+
+
+def intermediate_ca(cluster: str) -> str:
+    """`IntermediateCa` of one cluster."""
+    return f"{cluster}-intermediate-ca"
+
+
+def cacerts(cluster: str) -> str:
+    """`CaCerts` (and its Secret) of one cluster."""
+    return f"{cluster}-cacerts"
+
+
+def control_plane(cluster: str) -> str:
+    """`IstioControlPlane` of one cluster."""
+    return f"{cluster}-istio"
+
+
+def eastwest_gateway(cluster: str) -> str:
+    """`EastWestGateway` of one producer cluster."""
+    return f"{cluster}-istio-eastwest"
 
 
 def export_component(cluster: str, namespace: str, service: str) -> str:
@@ -61,3 +90,15 @@ def private_gateway(producer: str) -> str:
 
 def distribution(entry: str) -> str:
     return f"distribute-{entry}"
+
+
+def object_filename(obj: Mapping[str, Any]) -> str:
+    """The file synth writes a Kubernetes object to, `<kind>[.<namespace>].<name>.yaml` (lower-case
+    kind): one file per object and cluster, so two objects with one file name would hide each other
+    (stacks/strict.py refuses a distributed object that would)."""
+    meta = obj.get("metadata") or {}
+    parts = [str(obj.get("kind", "object")).lower()]
+    if meta.get("namespace"):
+        parts.append(str(meta["namespace"]))
+    parts.append(str(meta.get("name", "unnamed")))
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", ".".join(parts)) + ".yaml"

@@ -1,9 +1,10 @@
-"""Wiring of the AWS private connectivity: PrivateGateway per producer, GatewayEndpoint per pair (issue 4).
+"""Wiring of the AWS private connectivity: PrivateGateway per producer, GatewayEndpoint per pair.
 
 Only producers that someone consumes get a gateway, and only (consumer, producer) pairs that come
 from the services' consumers get an endpoint (`MeshConfig.pairs()`), never all clusters x all clusters.
 `Network.gateway_address(consumer, producer)` is the one answer to "which address does consumer C
-use to reach producer P's east-west gateway" (port `GATEWAY_PORT`).
+use to reach producer P's east-west gateway" (port `GATEWAY_PORT`); docs/architecture.md, "Traffic
+path and AWS prerequisites".
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Optional
 
 import pulumi
 
+from components.constants import GATEWAY_PORT
 from components.network import (
     GatewayConsumer,
     GatewayEndpoint,
@@ -21,8 +23,9 @@ from components.network import (
     PrivateGatewayArgs,
 )
 from stacks import names
-from stacks.config import GATEWAY_PORT, MeshConfig
-from stacks.mesh import Mesh
+from stacks.clusters import Clusters
+from stacks.config_model import MeshConfig
+from stacks.istio import EastWestGateways
 
 
 def gateway_clusters(cfg: MeshConfig) -> list[str]:
@@ -35,19 +38,15 @@ def gateway_clusters(cfg: MeshConfig) -> list[str]:
 class Network:
     """The network part of the mesh: gateways per producer, endpoints per pair."""
 
-    mesh: Mesh
+    connectivity: str
+    pairs: list[tuple[str, str]] = field(default_factory=list)
     gateways: dict[str, PrivateGateway] = field(default_factory=dict)
     endpoints: dict[tuple[str, str], GatewayEndpoint] = field(default_factory=dict)
-    pairs: list[tuple[str, str]] = field(default_factory=list)
     port: int = GATEWAY_PORT
-
-    @property
-    def connectivity(self) -> str:
-        return self.mesh.config.mesh.connectivity
 
     def gateway_address(self, consumer: str, producer: str) -> pulumi.Output[str]:
         """The DNS name consumer `consumer` uses for producer `producer`'s east-west gateway (port
-        15443): the interface endpoint's regional DNS name (or its Route 53 name when
+        `GATEWAY_PORT`): the interface endpoint's regional DNS name (or its Route 53 name when
         mesh.gatewayDns is set) in privatelink mode, the producer NLB's DNS name in routed mode."""
         if (consumer, producer) not in self.pairs:
             known = ", ".join(f"{c}->{p}" for c, p in self.pairs) or "none"
@@ -73,21 +72,21 @@ class Network:
         return {"gatewayAddresses": addresses, "gateway": gateway}
 
 
-def wire(mesh: Mesh) -> None:
-    cfg = mesh.config
-    net = Network(mesh=mesh, pairs=cfg.pairs())
+def wire_network(cfg: MeshConfig, clusters: Clusters, eastwest: EastWestGateways) -> Network:
+    """A PrivateGateway per consumed producer (its TargetGroupBinding after the producer's east-west
+    gateway release), then in privatelink mode a GatewayEndpoint per (consumer, producer) pair."""
     mode = cfg.mesh.connectivity
-    istio = mesh.parts["istio"]  # wired before network (stacks/mesh.py)
+    net = Network(connectivity=mode, pairs=cfg.pairs())
     for producer in gateway_clusters(cfg):
         spec = cfg.cluster(producer)
-        inputs = mesh.inputs[producer]
-        cluster = mesh.clusters[producer]
+        inputs = clusters.inputs[producer]
+        cluster = clusters[producer]
         consumers = [
             GatewayConsumer(
                 name=c,
-                account_id=mesh.inputs[c].account_id,
+                account_id=clusters.inputs[c].account_id,
                 region=cfg.cluster(c).region,
-                vpc_cidr=mesh.inputs[c].vpc_cidr,
+                vpc_cidr=clusters.inputs[c].vpc_cidr,
             )
             for c, p in net.pairs
             if p == producer
@@ -108,7 +107,7 @@ def wire(mesh: Mesh) -> None:
                 # the binding's serviceRef (the istio-eastwestgateway Service) exists only after the
                 # gateway release; gateway pods created once the binding exists (every later
                 # rollout) carry the controller's readiness gate (istio-system is labelled for it)
-                depends_on=[istio.eastwest[producer].release],
+                depends_on=[eastwest.by_cluster[producer].release],
             ),
             opts=pulumi.ResourceOptions(parent=cluster),
         )
@@ -116,7 +115,7 @@ def wire(mesh: Mesh) -> None:
         for consumer, producer in net.pairs:
             gw = net.gateways[producer]
             assert gw.endpoint_service_name is not None
-            inputs = mesh.inputs[consumer]
+            inputs = clusters.inputs[consumer]
             net.endpoints[(consumer, producer)] = GatewayEndpoint(
                 names.gateway_endpoint(consumer, producer),
                 GatewayEndpointArgs(
@@ -128,9 +127,9 @@ def wire(mesh: Mesh) -> None:
                     vpc_cidr=inputs.vpc_cidr,
                     subnet_ids=inputs.subnet_ids,
                     service_name=gw.endpoint_service_name,
-                    aws_provider=mesh.clusters[consumer].aws_provider,
+                    aws_provider=clusters[consumer].aws_provider,
                     gateway_dns=cfg.mesh.gateway_dns,
                 ),
-                opts=pulumi.ResourceOptions(parent=mesh.clusters[consumer]),
+                opts=pulumi.ResourceOptions(parent=clusters[consumer]),
             )
-    mesh.parts["network"] = net
+    return net

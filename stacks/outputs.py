@@ -6,7 +6,8 @@ from typing import Any
 
 import pulumi
 
-from stacks.config import GATEWAY_PORT
+from components.constants import GATEWAY_PORT
+from stacks.istio import istio_outputs
 from stacks.mesh import Mesh
 
 OUTPUTS_VERSION = 1
@@ -15,25 +16,25 @@ OUTPUTS_VERSION = 1
 def cluster_outputs(mesh: Mesh, name: str) -> dict[str, Any]:
     cfg = mesh.config
     spec = cfg.cluster(name)
-    out: dict[str, Any] = {
+    return {
         "clusterName": name,
         "network": spec.network,
         "region": spec.region,
         "zone": spec.zone,
-        "accountId": mesh.inputs[name].account_id,
+        "accountId": mesh.clusters.inputs[name].account_id,
         "labels": dict(spec.labels),
         "gatewayPort": GATEWAY_PORT,
+        **mesh.pki.cluster_outputs(name),
+        **istio_outputs(cfg, mesh.control_planes, mesh.eastwest, name),
+        **mesh.network.cluster_outputs(name),
+        **mesh.exports.cluster_outputs(name),
+        **mesh.imports.cluster_outputs(name),
     }
-    for part in mesh.parts.values():
-        contribute = getattr(part, "cluster_outputs", None)
-        if contribute is not None:
-            out.update(contribute(name))
-    return out
 
 
 def build_outputs(mesh: Mesh) -> dict[str, Any]:
     cfg = mesh.config
-    outputs: dict[str, Any] = {
+    return {
         "outputsVersion": OUTPUTS_VERSION,
         "mesh": {
             "id": cfg.mesh.id,
@@ -44,12 +45,8 @@ def build_outputs(mesh: Mesh) -> dict[str, Any]:
             "istioVersion": cfg.mesh.istio.version,
         },
         "clusters": {c.name: cluster_outputs(mesh, c.name) for c in cfg.clusters},
+        **mesh.pki.stack_outputs(),
     }
-    for part in mesh.parts.values():
-        contribute = getattr(part, "stack_outputs", None)
-        if contribute is not None:
-            outputs.update(contribute())
-    return outputs
 
 
 def export_outputs(mesh: Mesh) -> None:

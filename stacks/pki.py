@@ -1,8 +1,9 @@
-"""Wiring of the CA hierarchy: root(s), one intermediate and one cacerts Secret per cluster (issue 3).
+"""Wiring of the CA hierarchy: root(s), one intermediate and one cacerts Secret per cluster.
 
 `meshbridge:ca.roots` lists the roots (default one, `root`); every listed root is in the
 `root-cert.pem` bundle of every cluster, and `activeRoot` signs the intermediates. The three-step
-rotation (add new root, switch activeRoot, drop the old root) is in docs/runbook.md.
+rotation (add new root, switch activeRoot, drop the old root) is in docs/runbook.md; the shape of
+the certificates in docs/architecture.md, "Certificate authority".
 """
 
 from __future__ import annotations
@@ -24,21 +25,11 @@ from components.pki import (
     RootCaArgs,
     concat_pem,
 )
-from stacks.mesh import Mesh
+from stacks import names
+from stacks.clusters import Clusters
+from stacks.config_model import MeshConfig
 
 TLS_PROVIDER = "pki-tls"
-
-
-def root_resource_name(root: str) -> str:
-    return f"mesh-ca-{root}"
-
-
-def intermediate_resource_name(cluster: str) -> str:
-    return f"{cluster}-intermediate-ca"
-
-
-def cacerts_resource_name(cluster: str) -> str:
-    return f"{cluster}-cacerts"
 
 
 @dataclass
@@ -67,15 +58,16 @@ class Pki:
         return {"rootCertificatePem": self.root_bundle_pem}
 
 
-def wire(mesh: Mesh) -> None:
-    ca = mesh.config.ca
+def wire_pki(cfg: MeshConfig, clusters: Clusters) -> Pki:
+    """The roots (one tls.Provider for all), then per cluster its intermediate and `cacerts` Secret."""
+    ca = cfg.ca
     key = KeySpec(algorithm=ca.key_algorithm, rsa_bits=ca.rsa_bits, ecdsa_curve=ca.ecdsa_curve)
     provider = tls.Provider(TLS_PROVIDER)
     pki = Pki(provider=provider, active_root=ca.active)
 
     for root in ca.roots:
         pki.roots[root.name] = RootCa(
-            root_resource_name(root.name),
+            names.root_ca(root.name),
             RootCaArgs(
                 root_name=root.name,
                 key=key,
@@ -88,10 +80,10 @@ def wire(mesh: Mesh) -> None:
     pki.root_bundle_pem = concat_pem([r.cert_pem for r in pki.roots.values()])
     active = pki.roots[pki.active_root]
 
-    for spec in mesh.config.clusters:
-        cluster = mesh.clusters[spec.name]
+    for spec in cfg.clusters:
+        cluster = clusters[spec.name]
         intermediate = IntermediateCa(
-            intermediate_resource_name(spec.name),
+            names.intermediate_ca(spec.name),
             IntermediateCaArgs(
                 cluster=spec.name,
                 key=key,
@@ -106,7 +98,7 @@ def wire(mesh: Mesh) -> None:
         )
         pki.intermediates[spec.name] = intermediate
         cacerts = CaCerts(
-            cacerts_resource_name(spec.name),
+            names.cacerts(spec.name),
             CaCertsArgs(
                 ca_cert_pem=intermediate.cert_pem,
                 ca_key_pem=intermediate.private_key_pem,
@@ -119,5 +111,4 @@ def wire(mesh: Mesh) -> None:
         )
         pki.cacerts_components[spec.name] = cacerts
         pki.cacerts[spec.name] = cacerts.secret
-
-    mesh.parts["pki"] = pki
+    return pki

@@ -1,16 +1,16 @@
-"""Wiring of the Service exports/imports, authorization, failover and distribution (issue 6).
+"""Wiring of the service exports and imports, and of what each AuthorizationPolicy admits.
 
 For every `meshbridge:services` entry (identified by namespace/name):
-- a `ServiceExport` in every cluster of `exportedFrom` (AuthorizationPolicy for the consumers and the
-  `localCallers`, per-pod Services, the headless twin Service when that cluster also imports the
-  service); the exported hosts join that cluster's `cross-network-gateway` through
-  `MeshConfig.exported_hosts` (stacks/istio.py);
-- a `ServiceImport` in every consumer cluster, whose remote endpoints are the addresses of the
-  network part (`Mesh.gateway_address`) and whose local endpoint is the consumer's own instance
-  (its headless twin: one Envoy host per pod) when it is also a producer.
+- `wire_exports`: a `ServiceExport` in every cluster of `exportedFrom` (AuthorizationPolicy for the
+  consumers and the `localCallers`, per-pod Services, the headless twin Service when that cluster
+  also imports the service); `Exports.hosts_by_cluster()` is what each cluster's
+  `cross-network-gateway` passes through (stacks/istio.py, `wire_eastwest`);
+- `wire_imports`: a `ServiceImport` in every consumer cluster, whose remote endpoints are the
+  addresses of the network part (`Network.gateway_address`) and whose local endpoint is the
+  consumer's own instance (its headless twin: one Envoy host per pod) when it is also a producer.
 What each AuthorizationPolicy admits is logged (`pulumi preview` diagnostics) and printed by synth.
-For every `meshbridge:distribute` entry, a `Distribution` to the clusters its selector matches.
 Every Istio object waits for the cluster's istiod (CRDs and validation webhook in place).
+Details: docs/architecture.md, "Service exports and imports", and docs/services.md.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import ISTIO_NAMESPACE
-from components.distribution import Distribution, DistributionArgs
+from components.constants import GATEWAY_PORT, ISTIO_NAMESPACE, MANAGED_BY, service_fqdn
 from components.services import (
     AllowedCaller,
     ImportedHost,
@@ -35,20 +34,10 @@ from components.services import (
     ServicePort,
 )
 from stacks import names
-from stacks.config import GATEWAY_PORT, ClusterSpec, MeshConfig, ServiceSpec
-from stacks.mesh import Mesh
-
-
-def export_resource_name(cluster: str, service: ServiceSpec) -> str:
-    return names.export_component(cluster, service.namespace, service.name)
-
-
-def import_resource_name(cluster: str, service: ServiceSpec) -> str:
-    return names.import_component(cluster, service.namespace, service.name)
-
-
-def distribution_resource_name(entry: str) -> str:
-    return names.distribution(entry)
+from stacks.clusters import Clusters
+from stacks.config_model import ClusterSpec, MeshConfig, ServiceSpec
+from stacks.istio import ControlPlanes
+from stacks.network import Network
 
 
 def renamed(cfg: MeshConfig, service: ServiceSpec, old: str) -> list[pulumi.Alias]:
@@ -92,60 +81,30 @@ def admitted(service: ServiceSpec) -> str:
     return f"{service.key} admits " + "; ".join(parts) + "; anyone else is denied"
 
 
-@dataclass
-class Services:
-    """The services part: exports per (service, producer), imports per (service, consumer)."""
+# ----------------------------------------------------------------------------- producer side
 
-    mesh: Mesh
-    # keyed by (service key `<namespace>/<name>`, cluster)
-    exports: dict[tuple[str, str], ServiceExport] = field(default_factory=dict)
-    imports: dict[tuple[str, str], ServiceImport] = field(default_factory=dict)
-    distributions: dict[str, Distribution] = field(default_factory=dict)
-    import_namespaces: dict[str, k8s.core.v1.Namespace] = field(default_factory=dict)
+
+@dataclass
+class Exports:
+    """A `ServiceExport` per (service key `<namespace>/<name>`, producer cluster)."""
+
+    by_key: dict[tuple[str, str], ServiceExport] = field(default_factory=dict)
+
+    def hosts_by_cluster(self) -> dict[str, list[str]]:
+        """cluster -> the real FQDNs its exports pass through the east-west gateway (sorted)."""
+        hosts: dict[str, set[str]] = {}
+        for (_, cluster), export in self.by_key.items():
+            hosts.setdefault(cluster, set()).update(export.exported_hosts)
+        return {cluster: sorted(h) for cluster, h in hosts.items()}
 
     def cluster_outputs(self, name: str) -> dict[str, Any]:
-        """exportedHosts / importedHosts (host -> producers) from what was actually built."""
-        exported: set[str] = set()
-        for (_, cluster), exp in self.exports.items():
-            if cluster == name:
-                exported.update(exp.exported_hosts)
-        imported: dict[str, list[str]] = {}
-        for (service, cluster), imp in self.imports.items():
-            if cluster == name:
-                spec = next(s for s in self.mesh.config.services if s.key == service)
-                for host in imp.hosts:
-                    imported[host] = list(spec.exported_from)
-        return {"exportedHosts": sorted(exported), "importedHosts": dict(sorted(imported.items()))}
+        """exportedHosts, from what was actually built."""
+        return {"exportedHosts": self.hosts_by_cluster().get(name, [])}
 
 
-def _istio_ready(mesh: Mesh, cluster: str) -> list[pulumi.Resource]:
-    """What an Istio object in `cluster` waits for: istiod (CRDs from base, validation webhook)."""
-    return [mesh.parts["istio"].control_planes[cluster].istiod]
-
-
-def _import_namespace(mesh: Mesh, part: Services, cluster: str) -> pulumi.Resource:
-    """The import namespace of a consumer: istio-system (MeshCluster's) or one created here."""
-    mc = mesh.clusters[cluster]
-    name = mesh.config.mesh.import_namespace
-    if name == ISTIO_NAMESPACE:
-        return mc.istio_namespace
-    if cluster not in part.import_namespaces:
-        part.import_namespaces[cluster] = k8s.core.v1.Namespace(
-            names.namespace_object(cluster, name),
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={"app.kubernetes.io/managed-by": "meshbridge"}),
-            opts=mc.child_opts(),
-        )
-    return part.import_namespaces[cluster]
-
-
-def _twin_fqdn(service: ServiceSpec) -> str:
-    return f"{service.local_twin}.{service.namespace}.svc.cluster.local"
-
-
-def wire(mesh: Mesh) -> None:
-    cfg = mesh.config
+def wire_exports(cfg: MeshConfig, clusters: Clusters, control_planes: ControlPlanes) -> Exports:
     td = cfg.mesh.trust_domain
-    part = Services(mesh=mesh)
+    exports = Exports()
     for s in cfg.services:
         ports = ports_of(s)
         callers = [AllowedCaller(principals=c.principals, methods=c.methods, paths=c.paths) for c in s.consumers]
@@ -154,9 +113,9 @@ def wire(mesh: Mesh) -> None:
         failover = len(s.exported_from) > 1
         service_host_exported = any(real == s.fqdn() for _, real in s.imported_hosts())
         for producer in s.exported_from:
-            cluster = mesh.clusters[producer]
+            cluster = clusters[producer]
             export = ServiceExport(
-                export_resource_name(producer, s),
+                names.export_component(producer, s.namespace, s.name),
                 ServiceExportArgs(
                     cluster=producer,
                     service=s.name,
@@ -171,21 +130,74 @@ def wire(mesh: Mesh) -> None:
                     per_pod_replicas=s.per_pod.replicas if s.per_pod else None,
                     service_host_exported=service_host_exported,
                     local_twin=s.local_twin if failover and producer in consumers else None,
-                    depends_on=_istio_ready(mesh, producer),
+                    depends_on=control_planes.ready(producer),
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=cluster, aliases=renamed(cfg, s, names.export_component_v0(producer, s.name))
                 ),
             )
-            part.exports[(s.key, producer)] = export
+            exports.by_key[(s.key, producer)] = export
             pulumi.log.info(f"{producer}: {admitted(s)}", resource=export)
+    return exports
+
+
+# ----------------------------------------------------------------------------- consumer side
+
+
+@dataclass
+class Imports:
+    """A `ServiceImport` per (service key, consumer cluster), and the import namespaces created."""
+
+    by_key: dict[tuple[str, str], ServiceImport] = field(default_factory=dict)
+    # service key -> its producer clusters (the importedHosts output)
+    producers: dict[str, list[str]] = field(default_factory=dict)
+    # consumer cluster -> the import Namespace meshbridge created (none when it is istio-system)
+    namespaces: dict[str, k8s.core.v1.Namespace] = field(default_factory=dict)
+
+    def cluster_outputs(self, name: str) -> dict[str, Any]:
+        """importedHosts (host -> producers), from what was actually built."""
+        imported: dict[str, list[str]] = {}
+        for (service, cluster), imp in self.by_key.items():
+            if cluster == name:
+                for host in imp.hosts:
+                    imported[host] = list(self.producers[service])
+        return {"importedHosts": dict(sorted(imported.items()))}
+
+
+def _import_namespace(cfg: MeshConfig, clusters: Clusters, imports: Imports, cluster: str) -> pulumi.Resource:
+    """The import namespace of a consumer: istio-system (MeshCluster's) or one created here."""
+    mc = clusters[cluster]
+    name = cfg.mesh.import_namespace
+    if name == ISTIO_NAMESPACE:
+        return mc.istio_namespace
+    if cluster not in imports.namespaces:
+        imports.namespaces[cluster] = k8s.core.v1.Namespace(
+            names.namespace_object(cluster, name),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=dict(MANAGED_BY)),
+            opts=mc.child_opts(),
+        )
+    return imports.namespaces[cluster]
+
+
+def wire_imports(
+    cfg: MeshConfig,
+    clusters: Clusters,
+    control_planes: ControlPlanes,
+    exports: Exports,
+    network: Network,
+) -> Imports:
+    td = cfg.mesh.trust_domain
+    imports = Imports()
+    for s in cfg.services:
+        ports = ports_of(s)
+        imports.producers[s.key] = list(s.exported_from)
         for consumer in s.consumers:
             name = consumer.cluster
-            cluster = mesh.clusters[name]
+            cluster = clusters[name]
             remote = [
                 RemoteEndpoint(
                     cluster=p,
-                    address=mesh.gateway_address(name, p),
+                    address=network.gateway_address(name, p),
                     network=cfg.cluster(p).network,
                     locality=locality(cfg.cluster(p)),
                 )
@@ -193,14 +205,20 @@ def wire(mesh: Mesh) -> None:
             ]
             own = cfg.cluster(name)
             local = (
-                LocalEndpoint(cluster=name, network=own.network, locality=locality(own), address=_twin_fqdn(s))
+                LocalEndpoint(
+                    cluster=name,
+                    network=own.network,
+                    locality=locality(own),
+                    address=service_fqdn(s.local_twin, s.namespace),
+                )
                 if name in s.exported_from
                 else None
             )
             # the local endpoint (the headless twin) is created by this cluster's export
-            local_export = [part.exports[(s.key, name)]] if local is not None else []
-            part.imports[(s.key, name)] = ServiceImport(
-                import_resource_name(name, s),
+            local_export = [exports.by_key[(s.key, name)]] if local is not None else []
+            namespace = _import_namespace(cfg, clusters, imports, name)
+            imports.by_key[(s.key, name)] = ServiceImport(
+                names.import_component(name, s.namespace, s.name),
                 ServiceImportArgs(
                     cluster=name,
                     service=s.name,
@@ -215,21 +233,10 @@ def wire(mesh: Mesh) -> None:
                     traffic_policy=s.traffic_policy,
                     gateway_port=GATEWAY_PORT,
                     provider=cluster.k8s_provider,
-                    depends_on=[*_istio_ready(mesh, name), _import_namespace(mesh, part, name), *local_export],
+                    depends_on=[*control_planes.ready(name), namespace, *local_export],
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=cluster, aliases=renamed(cfg, s, names.import_component_v0(name, s.name))
                 ),
             )
-    for i, d in enumerate(cfg.distribute):
-        targets = cfg.selected_clusters(i)
-        part.distributions[d.name] = Distribution(
-            distribution_resource_name(d.name),
-            DistributionArgs(
-                name=d.name,
-                objects=cfg.distribute_manifests[i],
-                targets={c: mesh.clusters[c].k8s_provider for c in targets},
-                depends_on={c: _istio_ready(mesh, c) for c in targets},
-            ),
-        )
-    mesh.parts["services"] = part
+    return imports

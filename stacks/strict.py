@@ -1,6 +1,6 @@
-"""Checks of the whole validated configuration that keep meshbridge fail-closed (issue 13).
+"""Checks of the whole validated configuration that keep meshbridge fail-closed.
 
-Called by `stacks.config.parse_config` after the model and the cross-checks passed; every check is
+Called by `stacks.config_load.parse_config` after the model and the cross-checks passed; every check is
 one pass over the configuration (dictionaries, no nested loops over services), so 10,000 services
 validate in about the time it takes to read them. Each problem is one line starting with its key path.
 
@@ -25,21 +25,25 @@ import json
 import re
 from typing import Any, Optional
 
-from stacks.config import (
+from components.constants import EASTWEST_RELEASE, ISTIO_NAMESPACE
+from components.distribution import object_key
+from components.istio import CROSS_NETWORK_GATEWAY
+from components.pki import CACERTS_NAME
+from components.services import export_policy_name
+from stacks.config_model import (
     DNS_1035_RE,
     DNS_LABEL_RE,
     DNS_NAME_RE,
     LOCAL_TWIN_SUFFIX,
     MeshConfig,
     ServiceSpec,
-    key_path,
     label_problem,
-    show,
 )
+from stacks.names import object_filename
+from stacks.problems import key_path, show
 
 Identity = tuple[str, str, str, str]  # (API group, kind, namespace or "", name)
 
-ISTIO_NAMESPACE = "istio-system"
 API_VERSION_RE = re.compile(
     r"\A(?:([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?v[0-9]+((alpha|beta)[0-9]+)?)\Z"
 )
@@ -167,10 +171,6 @@ def _group(api_version: str) -> str:
 
 def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
     """cluster -> the Kubernetes objects meshbridge creates there (identity -> what it is)."""
-    from components.istio import CROSS_NETWORK_GATEWAY
-    from components.network import GATEWAY_SERVICE
-    from components.pki import CACERTS_NAME
-
     import_ns = cfg.mesh.import_namespace
     producers = set(cfg.producers())
     owned: dict[str, dict[Identity, str]] = {}
@@ -183,14 +183,14 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
             objs[("", "Namespace", "", import_ns)] = "the import Namespace"
         if c.name in producers:
             objs[("networking.istio.io", "Gateway", ISTIO_NAMESPACE, CROSS_NETWORK_GATEWAY)] = "the east-west Gateway"
-            objs[("elbv2.k8s.aws", "TargetGroupBinding", ISTIO_NAMESPACE, GATEWAY_SERVICE)] = (
+            objs[("elbv2.k8s.aws", "TargetGroupBinding", ISTIO_NAMESPACE, EASTWEST_RELEASE)] = (
                 "the east-west gateway's TargetGroupBinding"
             )
     for s in cfg.services:
         for producer in s.exported_from:
             objs = owned.setdefault(producer, {})
             what = f"part of the export of {s.namespace}/{s.name}"
-            objs[("security.istio.io", "AuthorizationPolicy", s.namespace, f"meshbridge-export-{s.name}")] = what
+            objs[("security.istio.io", "AuthorizationPolicy", s.namespace, export_policy_name(s.name))] = what
             for _alias, real in s.pod_hosts():
                 objs[("", "Service", s.namespace, real.split(".", 1)[0])] = what
             objs[("", "Service", s.namespace, f"{s.name}{LOCAL_TWIN_SUFFIX}")] = what
@@ -247,9 +247,6 @@ def _owner_rule(ident: Identity) -> Optional[str]:
 
 
 def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> list[str]:
-    from components.distribution import object_key
-    from synth.render import object_filename
-
     if not cfg.distribute:
         return []
     owned = owned_objects(cfg)
@@ -272,7 +269,7 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
         for j, obj in enumerate(manifests[i] if i < len(manifests) else []):
             at = f"meshbridge:distribute[{i}].{where}[{j}]"
             if not isinstance(obj, dict):
-                continue  # reported by stacks.config._check_manifest
+                continue  # reported by stacks.config_checks.check_manifest
             found = _manifest_problems(at, obj)
             if found:
                 p.extend(found)

@@ -1,4 +1,4 @@
-"""Istio objects in the configuration, checked as Istio would check them (issue 13).
+"""Istio objects in the configuration, checked as Istio would check them.
 
 `services[].trafficPolicy` and every distributed object of an `*.istio.io` kind are validated against
 the pinned Istio CRD schemas; a trafficPolicy, in two layers, both before any resource is registered:
@@ -34,6 +34,8 @@ from fractions import Fraction
 from functools import cache
 from pathlib import Path
 from typing import Any, Optional
+
+from stacks.problems import show
 
 ISTIO_VERSION = "1.30.3"
 CRD_FILE = f"istio/{ISTIO_VERSION}/crd-all.gen.yaml"
@@ -261,12 +263,6 @@ def duration_nanos(text: str) -> Optional[int]:
     return int(total) if total.denominator == 1 else None
 
 
-def _show(value: Any) -> str:
-    from stacks.config import show
-
-    return show(value)
-
-
 def validate(node: Any, sch: dict[str, Any], loc: Loc, out: list[tuple[Loc, str]]) -> None:
     """Append (key path, message) to `out` for every way `node` breaks the schema `sch`."""
     if node is None:
@@ -296,34 +292,34 @@ def validate(node: Any, sch: dict[str, Any], loc: Loc, out: list[tuple[Loc, str]
         out.append((loc, f"{node} is not a number Istio accepts"))
         return
     if "enum" in sch and node not in sch["enum"]:
-        out.append((loc, f"{_show(node)} is not one of {', '.join(str(v) for v in sch['enum'])}"))
+        out.append((loc, f"{show(node)} is not one of {', '.join(str(v) for v in sch['enum'])}"))
         return
     if isinstance(node, (int, float)):
         low, high = sch.get("minimum"), sch.get("maximum")
         if sch.get("format") == "int32":  # Istio refuses negative limits; int32 is the wire type
             low, high = 0 if low is None else max(low, 0), INT32_MAX if high is None else min(high, INT32_MAX)
         if low is not None and node < low:
-            out.append((loc, f"{_show(node)} is below the minimum {low}"))
+            out.append((loc, f"{show(node)} is below the minimum {low}"))
         elif high is not None and node > high:
-            out.append((loc, f"{_show(node)} is above the maximum {high}"))
+            out.append((loc, f"{show(node)} is above the maximum {high}"))
     if isinstance(node, str):
         if "maxLength" in sch and len(node) > sch["maxLength"]:
-            out.append((loc, f"{_show(node)} is longer than {sch['maxLength']} characters"))
+            out.append((loc, f"{show(node)} is longer than {sch['maxLength']} characters"))
         if "minLength" in sch and len(node) < sch["minLength"]:
-            out.append((loc, f"{_show(node)} is shorter than {sch['minLength']} characters"))
+            out.append((loc, f"{show(node)} is shorter than {sch['minLength']} characters"))
         if "pattern" in sch and len(node) <= 4096 and not re.search(sch["pattern"], node):
-            out.append((loc, f"{_show(node)} does not match {sch['pattern']}"))
+            out.append((loc, f"{show(node)} does not match {sch['pattern']}"))
         if DURATION in sch:
             nanos = duration_nanos(node)
             low_ms = sch[DURATION]["minMs"]
             if nanos is None:
-                out.append((loc, f"{_show(node)} is not a duration with a unit, such as 10ms, 5s, 1m or 1h"))
+                out.append((loc, f"{show(node)} is not a duration with a unit, such as 10ms, 5s, 1m or 1h"))
             elif nanos > MAX_NANOS:
-                out.append((loc, f"{_show(node)} is longer than the longest duration (about 292 years)"))
+                out.append((loc, f"{show(node)} is longer than the longest duration (about 292 years)"))
             elif nanos % 10**6:
-                out.append((loc, f"{_show(node)}: only whole milliseconds are supported"))
+                out.append((loc, f"{show(node)}: only whole milliseconds are supported"))
             elif nanos < low_ms * 10**6:
-                out.append((loc, f"{_show(node)} must be at least {low_ms}ms"))
+                out.append((loc, f"{show(node)} must be at least {low_ms}ms"))
     if isinstance(node, list):
         if "maxItems" in sch and len(node) > sch["maxItems"]:
             out.append((loc, f"at most {sch['maxItems']} items"))
@@ -406,11 +402,11 @@ def _localities(values: list[Any], loc: Loc, out: list[tuple[Loc, str]]) -> None
             continue
         stars = locality.count("*")
         if stars > 1 or (stars and not locality.endswith("*")):
-            out.append(((*loc, i), f"locality {_show(locality)}: '*' only once, at the end"))
+            out.append(((*loc, i), f"locality {show(locality)}: '*' only once, at the end"))
         elif any(part == "" for part in locality.split("/", 2)):
-            out.append(((*loc, i), f"locality {_show(locality)} has an empty region/zone/subzone"))
+            out.append(((*loc, i), f"locality {show(locality)} has an empty region/zone/subzone"))
         elif locality in seen or "*" in seen:
-            out.append(((*loc, i), f"locality {_show(locality)} overlaps one given before"))
+            out.append(((*loc, i), f"locality {show(locality)} overlaps one given before"))
         seen.add(locality)
 
 
@@ -492,7 +488,7 @@ def _settings(policy: dict[str, Any], loc: Loc, out: list[tuple[Loc, str]]) -> N
                 out.append(((*lat, "failover", i), "from and to must be different regions"))
             for key, value in (("from", src), ("to", dst)):
                 if isinstance(value, str) and ("/" in value or "*" in value):
-                    out.append(((*lat, "failover", i, key), f"{_show(value)}: a region only, without '/' or '*'"))
+                    out.append(((*lat, "failover", i, key), f"{show(value)}: a region only, without '/' or '*'"))
     warm = lb.get("warmup")
     if isinstance(warm, dict):
         if "duration" not in warm:

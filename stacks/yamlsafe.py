@@ -1,4 +1,4 @@
-"""Defensive YAML reading for stack files and `meshbridge:distribute[].file` (issue 13).
+"""Defensive YAML reading for stack files and `meshbridge:distribute[].file`.
 
 `read_yaml` turns bytes into plain Python values (dict, list, str, int, float, bool, None) and
 refuses, with one line naming the line of the file, anything a reader could take two ways or that

@@ -1,4 +1,4 @@
-"""Static cross-cluster reachability check (DESIGN.md section 7), `python -m synth --check`.
+"""Static cross-cluster reachability check (docs/architecture.md, "Verification"), `python -m synth --check`.
 
 For every declared (consumer cluster, service, port), for every consumer-side host of the service
 (the service host, then each per-pod alias) and every producer cluster, the check follows the
@@ -32,7 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from stacks.config import GATEWAY_PORT, MeshConfig, ServiceSpec
+from components.constants import GATEWAY_PORT
+from stacks.config import MeshConfig, ServiceSpec
 from synth.engine import SynthResult, unwrap
 from synth.judge import result_config
 from synth.render import cluster_of, is_k8s_object, object_filename, registration_cluster

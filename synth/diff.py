@@ -1,8 +1,17 @@
 """`python -m synth.diff BASE HEAD [--title T]`: Markdown diff of two synth trees, for the PR comment.
 
-Three sections, as a reviewer reads them: Kubernetes objects (clusters/*/*.yaml), Helm releases
-(clusters/*/helm/*.yaml) and AWS and other resource inputs (resources.json, per resource). Both
-trees are redacted already (synth never writes a secret), so the comment can be public.
+Four sections, as a reviewer reads them: resources added / removed by URN (resources.json), then
+Kubernetes objects (clusters/*/*.yaml), Helm releases (clusters/*/helm/*.yaml) and AWS and other
+resource inputs (resources.json, per resource). Both trees are redacted already (synth never writes
+a secret), so the comment can be public.
+
+Why the URN section comes first: Pulumi identifies a resource by its URN (type chain and name), the
+other sections by what it applies (a Kubernetes object by kind/namespace/name). A resource renamed
+without `aliases` is deleted and created again: a replaced NLB gets a new DNS name, and under
+server-side apply the Kubernetes provider deletes the object after the "new" one took it over
+(pulumi/pulumi-kubernetes#2948), so the cluster ends up without it. Such a rename leaves the
+object files unchanged ("no change"); only the URNs show it. Every URN of base missing from head is
+listed as renamed (a head resource names it in `aliases`) or deleted, and every new URN as added.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import difflib
 import json
 import sys
 from pathlib import Path
+from typing import Any, Optional
 
 MARKER = "<!-- meshbridge-synth-diff -->"
 MAX_CHARS = 60000  # GitHub comments hold 65536 characters
@@ -40,6 +50,72 @@ def _resources(root: Path) -> dict[str, str]:
     }
 
 
+def _registrations(root: Path) -> dict[str, dict[str, Any]]:
+    path = root / "resources.json"
+    if not path.exists():
+        return {}
+    return {r["urn"]: r for r in json.loads(path.read_text())}
+
+
+def _alias_urns(entry: dict[str, Any]) -> list[str]:
+    """The URNs a resource was known by: `aliases` entries are URNs or names (same type and parent;
+    an empty name is a type alias of the provider SDK, not a rename)."""
+    urns = []
+    for alias in entry.get("aliases") or []:
+        if alias.startswith("urn:pulumi:"):
+            urns.append(alias)
+        elif alias:
+            urns.append(entry["urn"].rsplit("::", 1)[0] + "::" + alias)
+    return urns
+
+
+def _object_key(entry: dict[str, Any]) -> Optional[tuple[str, str, str, str]]:
+    """(provider, kind, namespace, name) of a Kubernetes object, None for anything else."""
+    inputs = entry.get("inputs") or {}
+    meta = inputs.get("metadata")
+    if not entry["type"].startswith("kubernetes:") or not isinstance(meta, dict) or "kind" not in inputs:
+        return None
+    return (str(entry.get("provider")), str(inputs["kind"]), str(meta.get("namespace") or ""), str(meta.get("name")))
+
+
+def urn_section(base: Path, head: Path) -> str:
+    """Resources added / removed by URN, a removal without an alias flagged (it deletes)."""
+    old, new = _registrations(base), _registrations(head)
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    title = "### Resources added / removed by URN"
+    if not added and not removed:
+        return f"{title}\n\nno change\n"
+    aliased = {alias: urn for urn in added for alias in _alias_urns(new[urn])}
+    objects = {key: urn for urn in added if (key := _object_key(new[urn])) is not None}
+    lines, deleted, warnings = [], 0, []
+    for urn in removed:
+        if urn in aliased:
+            lines.append(f"~ {urn}\n    renamed with an alias to {aliased[urn]}\n")
+            continue
+        deleted += 1
+        lines.append(f"- {urn}\n")
+        key = _object_key(old[urn])
+        if key is not None and key in objects:
+            warnings.append(
+                f"- **rename without `aliases`**: the {key[1]} `{key[2] + '/' if key[2] else ''}{key[3]}` moves "
+                f"from `{urn}` to `{objects[key]}`; under server-side apply Pulumi deletes the live object "
+                "(pulumi/pulumi-kubernetes#2948): add `aliases` with the old name"
+            )
+    renamed = {aliased[urn] for urn in removed if urn in aliased}
+    lines.extend(f"+ {urn}\n" for urn in added if urn not in renamed)
+    counts = f"{len(added) - len(renamed)} added, {deleted} removed, {len(renamed)} renamed with an alias"
+    text = f"{title} ({counts})\n\n"
+    if deleted:
+        text += (
+            f"**{deleted} resource(s) removed without an alias: `pulumi up` deletes them.** "
+            "A rename needs `aliases` with the old name.\n\n"
+        )
+    if warnings:
+        text += "\n".join(warnings) + "\n\n"
+    return text + "```diff\n" + "".join(lines) + "```\n"
+
+
 def _section(title: str, base: dict[str, str], head: dict[str, str]) -> str:
     chunks = []
     for name in sorted(set(base) | set(head)):
@@ -64,6 +140,7 @@ def render(base: Path, head: Path, title: str) -> str:
     body = [
         MARKER,
         f"## {title}",
+        urn_section(base, head),
         _section(
             "Kubernetes objects", _files(base, "clusters/*/*.yaml", True), _files(head, "clusters/*/*.yaml", True)
         ),

@@ -1,7 +1,8 @@
 """Run the real meshbridge program on Pulumi's mock engine and record what it registers.
 
 `run_program` executes `__main__.py` exactly as `pulumi up` would (same config, same stack name),
-but every RegisterResource/ReadResource goes to a recording `MockMonitor`. Values that only a
+but every RegisterResource/ReadResource goes to a recording `MockMonitor`; `run_component` does the
+same for one component built by a function (its tests: tests/test_components.py). Values that only a
 provider knows after apply (ARNs, DNS names, ids) come back as placeholders naming the resource
 and the property, e.g. `${cluster-b-nlb.dnsName}`. Tests plug fakes in (`fakes`), for example
 the tls fake that makes real keys and certificates.
@@ -324,6 +325,36 @@ def _run_main(path: str) -> None:
     runpy.run_path(path, run_name="__main__")
 
 
+def _run_on_mocks(
+    result: SynthResult,
+    mocks: SynthMocks,
+    config: dict[str, str],
+    secret_keys: list[str],
+    program: Callable[[], Any],
+) -> SynthResult:
+    """Run `program` as the stack `result.stack` on a fresh recording monitor; fills `result`."""
+    from stacks.config import ConfigError
+
+    monitor = RecordingMonitor(mocks)
+    with _RUN_LOCK:
+        ROOT.set(None)
+        pmocks.set_mocks(mocks, project=PROJECT, stack=result.stack, preview=False, monitor=monitor)
+        ROOT.set(None)  # set_mocks made and closed a root of its own; the program runs in a fresh one
+        _forget_previous_run()
+        monitor.stack_outputs = None
+        set_all_config(config, secret_keys)
+        try:
+            _sync_await(run_in_stack(program))
+        except ConfigError as exc:
+            result.errors = list(exc.problems)
+        finally:
+            ROOT.set(None)
+            _forget_previous_run()
+    result.registrations = sorted(monitor.registrations, key=lambda r: r.urn)
+    result.outputs = monitor.stack_outputs or {}
+    return result
+
+
 def run_program(
     stack: str = "staging",
     config_file: Optional[Path | str] = None,
@@ -342,27 +373,27 @@ def run_program(
         result.errors = list(exc.problems)
         return result
     mocks = SynthMocks(stack_outputs, infra_output_names(config), list(fakes or []))
-    monitor = RecordingMonitor(mocks)
-    with _RUN_LOCK:
-        ROOT.set(None)
-        pmocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-        ROOT.set(None)  # set_mocks made and closed a root of its own; the program runs in a fresh one
-        _forget_previous_run()
-        monitor.stack_outputs = None
-        set_all_config(config, secret_keys)
-        if str(project_dir) not in sys.path:
-            sys.path.insert(0, str(project_dir))
-        main = str(project_dir / "__main__.py")
-        try:
-            _sync_await(run_in_stack(lambda: _run_main(main)))
-        except ConfigError as exc:
-            result.errors = list(exc.problems)
-        finally:
-            ROOT.set(None)
-            _forget_previous_run()
-    result.registrations = sorted(monitor.registrations, key=lambda r: r.urn)
-    result.outputs = monitor.stack_outputs or {}
-    return result
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    main = str(project_dir / "__main__.py")
+    return _run_on_mocks(result, mocks, config, secret_keys, lambda: _run_main(main))
+
+
+def run_component(
+    build: Callable[[], Any],
+    stack: str = "component",
+    fakes: Optional[list[Fake]] = None,
+    config: Optional[dict[str, str]] = None,
+) -> SynthResult:
+    """Run `build` alone on the mock engine, as the whole program of stack `stack`, and record what it
+    registers: one component (and the providers it needs) without the rest of the mesh, e.g.
+
+        run_component(lambda: PrivateGateway("gw", PrivateGatewayArgs(..., aws_provider=aws.Provider("aws"))))
+
+    Cases that no stack file reaches (an import with only a local endpoint, a gateway in routed mode)
+    are tested this way. Exceptions raised by `build` (a component refusing its args) propagate."""
+    result = SynthResult(stack=stack, config_file=Path("<component>"))
+    return _run_on_mocks(result, SynthMocks(None, {}, list(fakes or [])), dict(config or {}), [], build)
 
 
 # ----------------------------------------------------------------------------- redaction

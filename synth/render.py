@@ -1,4 +1,4 @@
-"""Write a SynthResult as a reviewable tree (DESIGN.md section 6); same input, same bytes."""
+"""Write a SynthResult as a reviewable tree (README.md, docs/architecture.md); same input, same bytes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import yaml
 
+from stacks.names import object_filename
 from synth.engine import SECRET, Registration, SynthResult, redact, unwrap
 from synth.judge import write_judge
 
@@ -72,15 +73,6 @@ def cluster_of(result: SynthResult) -> dict[str, str]:
 def registration_cluster(reg: Registration, providers: dict[str, str]) -> Optional[str]:
     urn = reg.provider or reg.providers.get("kubernetes", "")
     return providers.get(urn)
-
-
-def object_filename(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    parts = [str(obj.get("kind", "object")).lower()]
-    if meta.get("namespace"):
-        parts.append(str(meta["namespace"]))
-    parts.append(str(meta.get("name", "unnamed")))
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", ".".join(parts)) + ".yaml"
 
 
 def resource_entry(reg: Registration) -> dict[str, Any]:

@@ -29,7 +29,7 @@ TOPOLOGIES: dict[str, tuple[int, int]] = {
     "2x2000": (2, 2000),
 }
 # validation only (stacks.config.parse_config, no resources): 10 clusters, N services, each consumed
-# by the 9 other clusters; the time must grow linearly with N (issue 13)
+# by the 9 other clusters; the time must grow linearly with N
 VALIDATION_SIZES = (1000, 2500, 5000, 10000)
 VALIDATION_CLUSTERS = 10
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1"]

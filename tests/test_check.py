@@ -48,7 +48,7 @@ def test_staging_every_declared_path_is_ok(staging: SynthResult) -> None:
     paths = {(r.consumer, r.host, r.port, r.producer) for r in results}
     assert paths == {
         ("cluster-a", "backend-api.cluster-b.local", 8080, "cluster-b"),
-        # per-pod services import their service host only under an alias (issue 12 item 5)
+        # per-pod services import their service host only under an alias
         ("cluster-b", "hello.cluster-a.local", 8080, "cluster-a"),
         *{("cluster-b", f"src-hello-{i}.demo.svc.cluster.local", 8080, "cluster-a") for i in range(3)},
         *{("cluster-b", f"src-db-pxc-{i}.pxc.svc.cluster.local", 3306, "cluster-a") for i in range(3)},

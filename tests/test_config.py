@@ -113,7 +113,7 @@ BAD_INPUTS: list[tuple[str, Mutation, str]] = [
         _set([S, 1, "consumers", 0, "cluster"], "cluster-a"),
         "meshbridge:services[1].consumers[0].cluster:",
     ),
-    (  # a service is namespace/name (issue 12 item 7): same name in the same namespace
+    (  # a service is namespace/name: same name in the same namespace
         "duplicate-service-name",
         lambda cfg: _service(cfg, 1).update(name="backend-api", namespace="default"),
         "meshbridge:services[1].name: duplicate",

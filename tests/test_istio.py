@@ -1,4 +1,4 @@
-"""Istio control plane and east-west gateways (issue 5), checked on the real program through synth."""
+"""Istio control plane and east-west gateways, checked on the real program through synth."""
 
 from __future__ import annotations
 
@@ -172,7 +172,7 @@ def test_control_plane_charts_per_cluster(result: SynthResult, cfg: MeshConfig) 
             assert provider_cluster(result, reg) == c, f"{reg.name} is not on {c}'s kubernetes provider"
         assert values(base) == {}  # no revision: the default validating webhook stays `istiod`
         assert values(istiod) == {
-            "base": {"validationFailurePolicy": "Fail"},  # issue 12 item 6
+            "base": {"validationFailurePolicy": "Fail"},  # docs/istio.md
             "global": {"meshID": cfg.mesh.id, "multiCluster": {"clusterName": c}, "network": spec.network},
             "meshConfig": {
                 "trustDomain": cfg.mesh.trust_domain,

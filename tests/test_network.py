@@ -1,4 +1,4 @@
-"""Private connectivity on AWS (issue 4), on the real program through synth.
+"""Private connectivity on AWS, on the real program through synth.
 
 Internal NLB per consumed producer, PrivateLink endpoint service and one interface endpoint per
 (consumer, producer) pair, security groups without 0.0.0.0/0, resources on the right cluster's

@@ -1,4 +1,4 @@
-"""The CA hierarchy (issue 3), judged with real cryptography.
+"""The CA hierarchy, judged with real cryptography.
 
 The real program runs on the synth engine with `TlsFake` (tests/tls_fake.py), which makes real keys
 and certificates from the tls resource inputs. The `cacerts` files are read back from the Secret
@@ -75,20 +75,20 @@ class PkiRun:
 
 
 def _run(stack: str, mutate: Optional[Callable[[dict[str, Any]], None]], tmp: Path, fake: TlsFake) -> PkiRun:
-    import stacks.pki
+    import stacks.mesh
 
     captured: dict[str, Any] = {}
-    original = stacks.pki.wire
+    original = stacks.mesh.wire_pki
 
-    def wire(mesh: Any) -> None:
-        original(mesh)
-        captured["pki"] = mesh.parts.get("pki")
+    def wire(cfg: Any, clusters: Any) -> Any:
+        captured["pki"] = pki = original(cfg, clusters)
+        return pki
 
     doc = stack_config(stack)
     if mutate is not None:
         mutate(doc["config"])
     mp = pytest.MonkeyPatch()
-    mp.setattr(stacks.pki, "wire", wire)
+    mp.setattr(stacks.mesh, "wire_pki", wire)
     try:
         if mutate is None:
             result = run_program(stack, fakes=[fake])

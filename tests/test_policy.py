@@ -55,7 +55,7 @@ RESOURCE_CASES = {
         _istio("Gateway", {"servers": [{"hosts": ["a.b.svc.cluster.local"]}]}),
         _istio("Gateway", {"servers": [{"hosts": ["*.local"]}]}),
     ),
-    "root-sidecar-keeps-all-namespaces": (  # issue 12 item 1; more cases in tests/test_traffic.py
+    "root-sidecar-keeps-all-namespaces": (  # more cases in tests/test_traffic.py
         _istio("Sidecar", {"egress": [{"hosts": ["*/*"]}]}, name="default"),
         _istio("Sidecar", {"egress": [{"hosts": ["./*", "istio-system/*"]}]}, name="default"),
     ),

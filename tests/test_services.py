@@ -1,4 +1,4 @@
-"""Cross-cluster services (issue 6): exports, imports, authorization, failover, distribution."""
+"""Cross-cluster services: exports, imports, authorization, failover, distribution."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_backend_api_authorization_keeps_methods_for_the_declared_caller(staging
             "from": [{"source": {"principals": ["cluster.local/ns/default/sa/frontend"]}}],
             "to": [{"operation": {"methods": ["GET", "POST"]}}],
         },
-        # staging declares localCallers: {namespaces: [], principals: []}: no local rule (issue 12 item 2)
+        # staging declares localCallers: {namespaces: [], principals: []}: no local rule
     ]
     # nothing of backend-api on the consumer-only side, nothing imported on the producer side
     assert not [p for p in kinds(staging, "cluster-a", "AuthorizationPolicy") if "backend-api" in p["metadata"]["name"]]
@@ -142,7 +142,7 @@ def test_hello_statefulset_per_pod_services_and_aliases(staging: SynthResult) ->
             "sni": f"outbound_.8080_._.hello-{i}.demo.svc.cluster.local",
         }
     assert not [s for s in kinds(staging, "cluster-a", "Service") if s["metadata"]["name"] == "hello-3"]
-    # the service host itself is imported only under its alias (issue 12 item 5), with the SNI override
+    # the service host itself is imported only under its alias, with the SNI override
     dr = find(staging, "cluster-b", "DestinationRule", "hello.cluster-a.local", "istio-system")
     assert dr["spec"]["trafficPolicy"] == {
         "tls": {"mode": "ISTIO_MUTUAL", "sni": "outbound_.8080_._.hello.demo.svc.cluster.local"}
@@ -178,7 +178,7 @@ def test_components_tree_providers_and_names(staging: SynthResult) -> None:
     clusters = {r.name: r.urn for r in of_type(staging, "meshbridge:cluster:MeshCluster")}
     exports = {r.name: r for r in of_type(staging, "meshbridge:services:ServiceExport")}
     imports = {r.name: r for r in of_type(staging, "meshbridge:services:ServiceImport")}
-    # names include the namespace (issue 12 item 7); the old names are aliases
+    # names include the namespace; the old names are aliases
     assert set(exports) == {
         "cluster-b-export-default-backend-api",
         "cluster-a-export-demo-hello",
@@ -229,7 +229,7 @@ def test_distribution_follows_the_cluster_selector(staging: SynthResult) -> None
     # sidecar-defaults (file): mesh=enabled -> both
     for cluster in ("cluster-a", "cluster-b"):
         sidecar = find(staging, cluster, "Sidecar", "default", "istio-system")
-        assert sidecar["spec"]["egress"] == [{"hosts": ["*/*"]}]  # issue 12 item 1
+        assert sidecar["spec"]["egress"] == [{"hosts": ["*/*"]}]  # every namespace stays reachable
     dists = {r.name: r for r in of_type(staging, "meshbridge:distribution:Distribution")}
     assert set(dists) == {"distribute-api-routing", "distribute-mesh-sidecar-defaults"}
     for child in [r for r in staging.registrations if r.parent == dists["distribute-mesh-sidecar-defaults"].urn]:
@@ -295,7 +295,7 @@ def test_checkout_failover_across_three_regions(production: SynthResult) -> None
             assert ep["ports"] == {"http": 15443, "grpc": 15443}
             assert (ep["locality"], ep["network"]) == clusters[producer]
             assert ep["labels"] == {"security.istio.io/tlsMode": "istio"}
-        local = endpoints[-1]  # the consumer runs checkout too: its headless twin (issue 12 item 4)
+        local = endpoints[-1]  # the consumer runs checkout too: its headless twin
         assert local["address"] == "checkout-meshbridge-local.shop.svc.cluster.local"
         assert local["ports"] == {"http": 8080, "grpc": 9090}
         assert (local["locality"], local["network"]) == (own_locality, own_network)

@@ -1,4 +1,4 @@
-"""Schema validation of every Kubernetes object meshbridge creates (DESIGN.md section 7).
+"""Schema validation of every Kubernetes object meshbridge creates (docs/architecture.md, "Verification").
 
     from tests.validators import validate_object
     assert validate_object(obj) == []        # [] = valid; otherwise one message per problem

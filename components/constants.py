@@ -1,0 +1,40 @@
+"""Facts of Istio, Kubernetes and meshbridge that several modules need, each defined once.
+
+The components, the wiring (`stacks/`), the configuration model and synth import these instead of
+writing the values out again: a port, a namespace or a label that two modules spell differently
+breaks the traffic path silently (docs/architecture.md, "Traffic path and AWS prerequisites").
+This module imports nothing of the project, so anything may import it.
+"""
+
+from __future__ import annotations
+
+# ----------------------------------------------------------------------------------- Istio
+
+# the root namespace: istiod, the east-west gateway, `cacerts`, the mesh-wide PeerAuthentication
+ISTIO_NAMESPACE = "istio-system"
+# the east-west gateway's TLS port (AUTO_PASSTHROUGH): the NLB listener and target group, the
+# ServiceEntry endpoints of imports and the `cross-network-gateway` server all use it
+GATEWAY_PORT = 15443
+# the east-west gateway's status port: the target group's health check
+HEALTH_PORT = 15021
+HEALTH_PATH = "/healthz/ready"
+# Helm release of the east-west gateway, and so the name of its Service (the TargetGroupBinding's
+# serviceRef) and of the TargetGroupBinding itself
+EASTWEST_RELEASE = "istio-eastwestgateway"
+# the label istiod reads the cluster's network from (on the istio-system Namespace)
+NETWORK_LABEL = "topology.istio.io/network"
+# the DNS domain of the clusters' Services
+CLUSTER_DOMAIN = "cluster.local"
+
+# ------------------------------------------------------------------------------- meshbridge
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+PART_OF_LABEL = "app.kubernetes.io/part-of"
+MANAGER = "meshbridge"
+# the label of every Kubernetes object meshbridge creates (copy it: a dict is mutable)
+MANAGED_BY = {MANAGED_BY_LABEL: MANAGER}
+
+
+def service_fqdn(name: str, namespace: str, domain: str = CLUSTER_DOMAIN) -> str:
+    """The in-cluster FQDN of a Kubernetes Service: `<name>.<namespace>.svc.<domain>`."""
+    return f"{name}.{namespace}.svc.{domain}"

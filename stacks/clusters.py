@@ -1,0 +1,101 @@
+"""Wiring of the clusters: one `MeshCluster` per configured cluster, with its resolved inputs.
+
+A cluster's account id, VPC, subnets and kubeconfig are literal in the stack file or read from the
+outputs of the stack that built the cluster (`infraStack`, through one `pulumi.StackReference` per
+upstream stack); a literal value wins. Every other part of the composition parents its components
+to the cluster's `MeshCluster` and uses its explicit providers (docs/architecture.md, "Layout of the
+program").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+
+from components.cluster import MeshCluster, MeshClusterArgs
+from stacks.config_model import ClusterSpec, MeshConfig
+
+
+@dataclass(frozen=True)
+class ClusterInputs:
+    """A cluster's values, literal from config or read from its infraStack (literal wins)."""
+
+    account_id: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: pulumi.Input[str]
+    subnet_ids: pulumi.Input[list[str]]
+    # a secret Output, or None when the cluster is reached through a kube context
+    kubeconfig: Optional[pulumi.Input[str]]
+
+
+@dataclass
+class Clusters:
+    """The clusters of the mesh: `MeshCluster` components and their resolved inputs, by cluster name."""
+
+    components: dict[str, MeshCluster] = field(default_factory=dict)
+    inputs: dict[str, ClusterInputs] = field(default_factory=dict)
+    # upstream stack name -> its StackReference (one per stack, however many clusters read it)
+    stack_refs: dict[str, pulumi.StackReference] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> MeshCluster:
+        return self.components[name]
+
+
+def _ref_name(stack: str) -> str:
+    return "infra-" + re.sub(r"[^a-z0-9-]+", "-", stack.lower()).strip("-")
+
+
+def _value(refs: dict[str, pulumi.StackReference], spec: ClusterSpec, literal: Any, key: str) -> Any:
+    if literal is not None:
+        return literal
+    out_name = spec.from_stack(key)
+    assert spec.infra_stack is not None and out_name is not None  # guaranteed by the config checks
+    stack = spec.infra_stack.name
+    if stack not in refs:
+        refs[stack] = pulumi.StackReference(_ref_name(stack), stack_name=stack)
+    return refs[stack].get_output(out_name)
+
+
+def resolve_inputs(refs: dict[str, pulumi.StackReference], spec: ClusterSpec) -> ClusterInputs:
+    """The cluster's inputs; a StackReference is added to `refs` for an upstream stack not read yet."""
+    kubeconfig = None
+    if spec.kubernetes.kubeconfig is not None:
+        kubeconfig = pulumi.Output.secret(spec.kubernetes.kubeconfig)
+    elif spec.kubernetes.context is None:
+        kubeconfig = pulumi.Output.secret(_value(refs, spec, None, "kubeconfig"))
+    return ClusterInputs(
+        account_id=_value(refs, spec, spec.account_id, "account_id"),
+        vpc_id=_value(refs, spec, spec.vpc.id, "vpc_id"),
+        vpc_cidr=_value(refs, spec, spec.vpc.cidr, "vpc_cidr"),
+        subnet_ids=_value(refs, spec, spec.vpc.subnet_ids, "subnet_ids"),
+        kubeconfig=kubeconfig,
+    )
+
+
+def wire_clusters(cfg: MeshConfig, readiness_gate: Collection[str]) -> Clusters:
+    """One `MeshCluster` per cluster, in config order. The clusters in `readiness_gate` (those with a
+    TargetGroupBinding: docs/architecture.md, "Traffic path and AWS prerequisites") get the AWS Load
+    Balancer Controller's pod readiness gate label on istio-system."""
+    clusters = Clusters()
+    for spec in cfg.clusters:
+        inputs = resolve_inputs(clusters.stack_refs, spec)
+        clusters.inputs[spec.name] = inputs
+        clusters.components[spec.name] = MeshCluster(
+            spec.name,
+            MeshClusterArgs(
+                name=spec.name,
+                region=spec.region,
+                network=spec.network,
+                account_id=inputs.account_id,
+                kube_context=spec.kubernetes.context,
+                kubeconfig=inputs.kubeconfig,
+                assume_role_arn=spec.aws.assume_role_arn,
+                labels=dict(spec.labels),
+                pod_readiness_gate=spec.name in readiness_gate,
+            ),
+        )
+    return clusters

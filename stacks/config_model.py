@@ -1,0 +1,548 @@
+"""The typed model of the stack configuration (the `meshbridge:*` keys of a Pulumi stack file).
+
+One pydantic class per section (`meshbridge:mesh`, `ca`, `clusters`, `services`, `distribute`) and
+`MeshConfig` for the whole; every key is documented in docs/configuration.md. The model checks each
+value on its own (formats, ranges, unknown keys); what needs several values at once is in
+`stacks/config_checks.py`, and reading the stack in `stacks/config_load.py`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import urllib.parse
+from functools import cached_property
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from components.constants import CLUSTER_DOMAIN, ISTIO_NAMESPACE, service_fqdn
+from stacks.problems import show
+
+
+def _full(pattern: str) -> re.Pattern[str]:
+    """A pattern that matches the whole string or nothing, ASCII only: `.match` is a full match
+    (`\\Z`, unlike `$`, does not accept a trailing newline; `[0-9]`, unlike `\\d`, no other digits)."""
+    return re.compile(rf"\A(?:{pattern})\Z", re.ASCII)
+
+
+DNS_LABEL_RE = _full(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+# Kubernetes Service names (and so per-pod Service names `<name>-<i>`) are DNS-1035 labels
+DNS_1035_RE = _full(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+DNS_NAME_RE = _full(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*")
+REGION_RE = _full(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
+ACCOUNT_RE = _full(r"[0-9]{12}")
+VPC_ID_RE = _full(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
+SUBNET_ID_RE = _full(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
+ROLE_ARN_RE = _full(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}")
+# [org/]project/]stack: each part letters, digits, '_', '.', '-' (at most 100), never '.' or '..'
+STACK_NAME_RE = _full(r"((?!\.{1,2}/)[A-Za-z0-9_.-]{1,100}/){0,2}(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,100}")
+# Kubernetes label key: optional DNS subdomain prefix (at most 253) and '/', then a name of at most 63
+LABEL_KEY_RE = _full(
+    r"((?=[^/]{1,253}/)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+LABEL_VALUE_RE = _full(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+VERSION_RE = _full(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")
+# Pulumi stack output names that infraStack.outputs may name
+OUTPUT_NAME_RE = _full(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
+# the longest string any pattern above can match; longer values are refused before matching
+MAX_PATTERN_INPUT = 1024
+# pulumi-tls computes NotAfter as now + time.Duration(hours) * time.Hour: Go's int64 nanoseconds
+# overflow above this many hours (about 292 years), so no validity may exceed it
+MAX_TLS_HOURS = (2**63 - 1) // (3600 * 10**9)
+# longest value shown back in an error line, and longest error line
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
+# Istio ServiceEntry port protocols that can cross the east-west gateway (mTLS, AUTO_PASSTHROUGH).
+PROTOCOLS = ("HTTP", "HTTPS", "GRPC", "HTTP2", "MONGO", "TCP", "TLS")
+HTTP_PROTOCOLS = ("HTTP", "GRPC", "HTTP2")
+# suffix of the headless twin Service of a multi-producer service (ServiceSpec.local_twin)
+LOCAL_TWIN_SUFFIX = "-meshbridge-local"
+
+
+def _check(pattern: re.Pattern[str], what: str):
+    def validate(value: str) -> str:
+        if not isinstance(value, str) or len(value) > MAX_PATTERN_INPUT or not pattern.match(value):
+            raise ValueError(f"{show(value)} is not a valid {what}")
+        return value
+
+    return validate
+
+
+def _strict_int(value: Any) -> Any:
+    """Before a Literal of integers: only a real integer (pydantic would take 2048.0 for 2048)."""
+    if type(value) is not int:
+        raise ValueError(f"{show(value)} must be an integer")
+    return value
+
+
+def _unique(value: Optional[list[Any]]) -> Optional[list[Any]]:
+    """A list whose items are all different (a repeated item is a mistake, never merged silently)."""
+    if value is not None:
+        seen: set[Any] = set()
+        for item in value:
+            if item in seen:
+                raise ValueError(f"{show(item)} is listed twice")
+            seen.add(item)
+    return value
+
+
+def _text(max_length: int):
+    """A printable string: no control characters (a newline would split every error line), no
+    leading or trailing whitespace, at most `max_length` characters."""
+
+    def validate(value: str) -> str:
+        if len(value) > max_length:
+            raise ValueError(f"{show(value)} is longer than {max_length} characters")
+        if not value.isprintable() or value != value.strip():
+            raise ValueError(
+                f"{show(value)} must be printable text without leading/trailing spaces or control characters"
+            )
+        return value
+
+    return validate
+
+
+DnsLabel = Annotated[
+    str, AfterValidator(_check(DNS_LABEL_RE, "DNS label (lower case letters, digits and '-', at most 63)"))
+]
+DnsName = Annotated[str, AfterValidator(_check(DNS_NAME_RE, "DNS name (lower case labels separated by '.')"))]
+Region = Annotated[str, AfterValidator(_check(REGION_RE, "AWS region such as us-east-1"))]
+AccountId = Annotated[str, AfterValidator(_check(ACCOUNT_RE, "AWS account id (12 digits, quoted in YAML)"))]
+VpcId = Annotated[str, AfterValidator(_check(VPC_ID_RE, "VPC id such as vpc-0a1b2c3d4e5f60001"))]
+SubnetId = Annotated[str, AfterValidator(_check(SUBNET_ID_RE, "subnet id such as subnet-0a1b2c3d4e5f60011"))]
+RoleArn = Annotated[
+    str, AfterValidator(_check(ROLE_ARN_RE, "IAM role ARN such as arn:aws:iam::111111111111:role/name"))
+]
+StackName = Annotated[str, AfterValidator(_check(STACK_NAME_RE, "Pulumi stack name such as org/project/stack"))]
+Version = Annotated[str, AfterValidator(_check(VERSION_RE, "Istio version such as 1.30.3"))]
+ServiceName = Annotated[
+    str,
+    AfterValidator(_check(DNS_1035_RE, "Service name (DNS-1035 label: a lower case letter first, at most 63)")),
+]
+OutputName = Annotated[str, AfterValidator(_check(OUTPUT_NAME_RE, "stack output name"))]
+
+
+def label_problem(key: Any, value: Any) -> Optional[str]:
+    """Why (key, value) is not a Kubernetes label (None when it is)."""
+    if not isinstance(key, str) or len(key) > 317 or not LABEL_KEY_RE.match(key):
+        return f"label key {show(key)} is not a valid Kubernetes label key ([prefix/]name, name at most 63 characters)"
+    if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE_RE.match(value):
+        return (
+            f"label {show(key)}: {show(value)} is not a valid label value (at most 63 letters, digits, '-', '_', '.')"
+        )
+    return None
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, val in value.items():
+        problem = label_problem(key, val)
+        if problem:
+            raise ValueError(problem)
+    return value
+
+
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+
+
+def repository_problem(value: str) -> Optional[str]:
+    """Why `value` is not a usable Helm chart repository URL (None when it is)."""
+    if len(value) > 2048 or not value.isascii() or not value.isprintable() or " " in value:
+        return "must be an https:// or oci:// URL in printable ASCII without spaces"
+    try:
+        url = urllib.parse.urlsplit(value)
+        port = url.port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if url.scheme not in ("https", "oci") or not value.startswith(f"{url.scheme}://"):
+        return "must start with https:// (a chart repository) or oci:// (a registry)"
+    host = url.hostname or ""
+    if "@" in url.netloc:
+        return "must not carry credentials (use the Helm repository credentials of the cluster instead)"
+    if not host:
+        return "has no host name"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not DNS_NAME_RE.match(host):
+            return f"has an invalid host name {show(host)}"
+    if port == 0:
+        return "has port 0"
+    if url.query or url.fragment or "?" in value or "#" in value:
+        return "must not have a query or fragment"
+    if "//" in url.path or any(part in (".", "..") for part in url.path.split("/")):
+        return "has an empty, '.' or '..' path segment"
+    return None
+
+
+def cidr_problem(value: str) -> Optional[str]:
+    """Why `value` is not a VPC CIDR block as AWS allows it (None when it is)."""
+    if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}", value, re.ASCII):
+        return "is not an IPv4 CIDR block a.b.c.d/prefix (the prefix length is required)"
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        return f"is not an IPv4 CIDR block ({exc})"
+    if str(net) != value:
+        return f"must be written {net}"
+    if not 16 <= net.prefixlen <= 28:
+        return "is not a VPC CIDR block: AWS allows prefix lengths /16 to /28 (0.0.0.0/0 would admit anyone)"
+    if net.is_loopback or net.is_link_local or net.is_multicast or net.is_reserved or net.is_unspecified:
+        return "is a loopback, link-local, multicast or reserved range, not a VPC CIDR block"
+    return None
+
+
+class Model(BaseModel):
+    """camelCase keys, unknown keys are errors, values immutable after validation."""
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True, strict=True
+    )
+
+
+# ---------------------------------------------------------------------------- meshbridge:mesh
+
+
+class IstioSettings(Model):
+    version: Version = "1.30.3"
+    repository: str = "https://istio-release.storage.googleapis.com/charts"
+    revision: Optional[DnsLabel] = None
+
+    @field_validator("repository")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        problem = repository_problem(value)
+        if problem:
+            raise ValueError(f"{show(value)} {problem}")
+        return value
+
+
+class MeshSettings(Model):
+    id: DnsLabel
+    trust_domain: DnsName = "cluster.local"
+    connectivity: Literal["privatelink", "routed"] = "privatelink"
+    mtls: Literal["STRICT", "PERMISSIVE"] = "STRICT"
+    import_namespace: DnsLabel = ISTIO_NAMESPACE
+    istio: IstioSettings = IstioSettings()
+    gateway_dns: Optional[DnsName] = None
+    allowed_accounts: Optional[list[AccountId]] = None
+
+
+# ------------------------------------------------------------------------------ meshbridge:ca
+
+
+class RootSpec(Model):
+    name: DnsLabel
+
+
+class CaSettings(Model):
+    key_algorithm: Literal["RSA", "ECDSA"] = "RSA"
+    rsa_bits: Annotated[Literal[2048, 3072, 4096], BeforeValidator(_strict_int)] = 4096
+    ecdsa_curve: Literal["P256", "P384"] = "P256"
+    organization: Annotated[str, AfterValidator(_text(64))] = Field("Istio", min_length=1, max_length=64)
+    root_validity_hours: int = Field(87600, gt=0, le=MAX_TLS_HOURS)
+    intermediate_validity_hours: int = Field(17520, gt=0, le=MAX_TLS_HOURS)
+    early_renewal_hours: int = Field(720, ge=0, le=MAX_TLS_HOURS)
+    protect_root: bool = True
+    roots: list[RootSpec] = Field(default_factory=lambda: [RootSpec(name="root")], min_length=1)
+    active_root: Optional[DnsLabel] = None
+
+    @property
+    def active(self) -> str:
+        return self.active_root or self.roots[-1].name
+
+
+# ------------------------------------------------------------------------ meshbridge:clusters
+
+
+class KubernetesAccess(Model):
+    context: Optional[Annotated[str, AfterValidator(_text(1024))]] = Field(None, min_length=1)
+    kubeconfig: Optional[str] = Field(None, min_length=1, max_length=1024 * 1024)
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _kubeconfig(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and "\x00" in value:
+            raise ValueError("a kubeconfig is text; it contains a NUL character")
+        return value
+
+
+class VpcSettings(Model):
+    id: Optional[VpcId] = None
+    cidr: Optional[str] = None
+    subnet_ids: Optional[Annotated[list[SubnetId], AfterValidator(_unique)]] = Field(None, min_length=1)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return value
+        problem = cidr_problem(value) if len(value) <= 64 else "is not an IPv4 CIDR block"
+        if problem:
+            raise ValueError(f"{show(value)} {problem}")
+        return value
+
+
+class AwsSettings(Model):
+    assume_role_arn: Optional[RoleArn] = None
+
+
+class InfraStackOutputs(Model):
+    """Which output of the upstream stack fills which value (value = output name there)."""
+
+    vpc_id: Optional[OutputName] = None
+    vpc_cidr: Optional[OutputName] = None
+    subnet_ids: Optional[OutputName] = None
+    kubeconfig: Optional[OutputName] = None
+    account_id: Optional[OutputName] = None
+
+
+class InfraStack(Model):
+    name: StackName
+    outputs: InfraStackOutputs = InfraStackOutputs()
+
+
+class ClusterSpec(Model):
+    name: DnsLabel
+    network: DnsLabel
+    region: Region
+    zone: Optional[str] = None
+    account_id: Optional[AccountId] = None
+    labels: Labels = Field(default_factory=dict)
+    kubernetes: KubernetesAccess = KubernetesAccess()
+    vpc: VpcSettings = VpcSettings()
+    aws: AwsSettings = AwsSettings()
+    infra_stack: Optional[InfraStack] = None
+
+    def from_stack(self, key: str) -> Optional[str]:
+        """The upstream output name that fills `key` (an InfraStackOutputs field), if any."""
+        if self.infra_stack is None:
+            return None
+        return getattr(self.infra_stack.outputs, key)
+
+    @property
+    def kubeconfig_literal(self) -> bool:
+        return self.kubernetes.kubeconfig is not None
+
+
+# ------------------------------------------------------------------------ meshbridge:services
+
+
+class PortSpec(Model):
+    port: int = Field(ge=1, le=65535)
+    name: DnsLabel
+    protocol: Literal["HTTP", "HTTPS", "GRPC", "HTTP2", "MONGO", "TCP", "TLS"] = "TCP"
+    # the container port behind the Service port: default: the port itself
+    target_port: Optional[int] = Field(None, ge=1, le=65535)
+
+    @property
+    def is_http(self) -> bool:
+        return self.protocol in HTTP_PROTOCOLS
+
+    @property
+    def target(self) -> int:
+        return self.target_port if self.target_port is not None else self.port
+
+
+class PerPod(Model):
+    replicas: int = Field(ge=1, le=1000)
+    alias_prefix: str = ""
+
+    @field_validator("alias_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value and not (len(value) <= 62 and DNS_LABEL_RE.match(value + "x")):
+            raise ValueError(f"{show(value)} must be lower case letters, digits and '-' (it prefixes a DNS label)")
+        return value
+
+
+class ConsumerSpec(Model):
+    cluster: str
+    principals: Annotated[list[str], AfterValidator(_unique)] = Field(min_length=1)
+    methods: Optional[Annotated[list[Literal[HTTP_METHODS]], AfterValidator(_unique)]] = None  # type: ignore[valid-type]
+    paths: Optional[Annotated[list[str], AfterValidator(_unique)]] = None
+
+    @field_validator("principals")
+    @classmethod
+    def _principals(cls, value: list[str]) -> list[str]:
+        for principal in value:
+            parts = principal.split("/")
+            if len(parts) != 2 or not all(DNS_LABEL_RE.match(p) for p in parts):
+                raise ValueError(f"principal {show(principal)} must be '<namespace>/<serviceaccount>'")
+        return value
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: Optional[list[str]]) -> Optional[list[str]]:
+        for path in value or []:
+            if not path.startswith("/") and path != "*":
+                raise ValueError(f"path {show(path)} must start with '/'")
+            if len(path) > 1024 or not re.fullmatch(r"[!-~]+", path, re.ASCII):
+                raise ValueError(f"path {show(path)} must be printable ASCII without spaces (at most 1024)")
+        return value
+
+    @field_validator("methods", "paths")
+    @classmethod
+    def _not_empty(cls, value: Optional[list[str]]) -> Optional[list[str]]:
+        # an empty list would make an AuthorizationPolicy rule without that operation: every method/path
+        if value is not None and not value:
+            raise ValueError("an empty list would admit everything: list the allowed values or remove the key")
+        return value
+
+
+class LocalCallers(Model):
+    """Callers inside the producer clusters admitted besides the consumers (docs/services.md, "Authorization").
+
+    When `localCallers` is given, exactly what it lists is admitted (a missing key is `[]`); when it
+    is absent, the default is every workload of the service's own namespace (`ServiceSpec.local_callers_or_default`).
+    """
+
+    namespaces: Annotated[list[DnsLabel], AfterValidator(_unique)] = Field(default_factory=list)
+    principals: Annotated[list[str], AfterValidator(_unique)] = Field(default_factory=list)
+
+    @field_validator("principals")
+    @classmethod
+    def _principals(cls, value: list[str]) -> list[str]:
+        for principal in value:
+            parts = principal.split("/")
+            if len(parts) != 2 or not all(DNS_LABEL_RE.match(p) for p in parts):
+                raise ValueError(f"principal {show(principal)} must be '<namespace>/<serviceaccount>'")
+        return value
+
+
+class ServiceSpec(Model):
+    name: ServiceName
+    namespace: DnsLabel
+    exported_from: list[str] = Field(min_length=1)
+    service_account: Optional[DnsLabel] = None
+    # non-empty: an empty selector would put the AuthorizationPolicy on every workload of the namespace
+    selector: Optional[Labels] = Field(None, min_length=1)
+    ports: list[PortSpec] = Field(min_length=1)
+    alias: Optional[DnsName] = None
+    per_pod: Optional[PerPod] = None
+    consumers: list[ConsumerSpec] = Field(min_length=1)
+    traffic_policy: Optional[dict[str, Any]] = None
+    local_callers: Optional[LocalCallers] = None
+
+    @property
+    def key(self) -> str:
+        """The service's identity: `<namespace>/<name>` (two `api` in two namespaces are two services)."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def local_callers_or_default(self) -> LocalCallers:
+        """`localCallers`, or the documented default: every workload of the service's own namespace."""
+        if self.local_callers is not None:
+            return self.local_callers
+        return LocalCallers(namespaces=[self.namespace])
+
+    @property
+    def local_twin(self) -> str:
+        """Name of the headless Service a multi-producer service gets in the producers that also
+        consume it: the local endpoint of the failover host, one DNS answer per ready pod."""
+        return f"{self.name}{LOCAL_TWIN_SUFFIX}"
+
+    @property
+    def sa(self) -> str:
+        return self.service_account or self.name
+
+    @property
+    def workload_selector(self) -> dict[str, str]:
+        return dict(self.selector) if self.selector else {"app": self.name}
+
+    def fqdn(self, domain: str = CLUSTER_DOMAIN) -> str:
+        """The real FQDN of the service in its producer clusters."""
+        return service_fqdn(self.name, self.namespace, domain)
+
+    @property
+    def host(self) -> str:
+        """The consumer-side host: the alias when given, otherwise the real FQDN."""
+        return self.alias or self.fqdn()
+
+    def pod_hosts(self) -> list[tuple[str, str]]:
+        """(consumer-side alias host, real per-pod FQDN) for each StatefulSet pod."""
+        if self.per_pod is None:
+            return []
+        prefix = self.per_pod.alias_prefix
+        return [
+            (
+                service_fqdn(f"{prefix}{self.name}-{i}", self.namespace),
+                service_fqdn(f"{self.name}-{i}", self.namespace),
+            )
+            for i in range(self.per_pod.replicas)
+        ]
+
+    def imported_hosts(self) -> list[tuple[str, str]]:
+        """(consumer-side host, real FQDN) of every imported host: the service host, then one per pod.
+
+        A per-pod service imports its service host only under an `alias`: the consumer of a
+        replicated StatefulSet runs the same Service, and Istio prefers its own Service over a
+        ServiceEntry of the same host (the import would be silently dead)."""
+        service = [] if self.per_pod is not None and not self.alias else [(self.host, self.fqdn())]
+        return service + self.pod_hosts()
+
+    def consumer_hosts(self) -> list[str]:
+        return [alias for alias, _ in self.imported_hosts()]
+
+
+# ---------------------------------------------------------------------- meshbridge:distribute
+
+
+class DistributeSpec(Model):
+    name: DnsLabel
+    cluster_selector: Labels = Field(min_length=1)
+    manifests: Optional[list[dict[str, Any]]] = None
+    file: Optional[Annotated[str, AfterValidator(_text(4096))]] = None
+
+
+# ------------------------------------------------------------------------------ whole config
+
+
+class MeshConfig(Model):
+    """The validated configuration of one stack."""
+
+    mesh: MeshSettings
+    ca: CaSettings
+    clusters: list[ClusterSpec]
+    services: list[ServiceSpec]
+    distribute: list[DistributeSpec]
+    # manifests of `distribute` entries with `file`, loaded and parsed (same order as distribute)
+    distribute_manifests: list[list[dict[str, Any]]] = Field(default_factory=list)
+
+    def cluster(self, name: str) -> ClusterSpec:
+        return self._clusters_by_name[name]
+
+    @cached_property
+    def _clusters_by_name(self) -> dict[str, ClusterSpec]:
+        return {c.name: c for c in reversed(self.clusters)}  # the first of a name wins, as next() did
+
+    def producers(self) -> list[str]:
+        """Clusters that export at least one service, in cluster order."""
+        names = {p for s in self.services for p in s.exported_from}
+        return [c.name for c in self.clusters if c.name in names]
+
+    def remote_producers(self, service: ServiceSpec, consumer: str) -> list[str]:
+        return [p for p in service.exported_from if p != consumer]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(consumer, producer) pairs that need a private link, from the services' consumers."""
+        found = {(c.cluster, p) for s in self.services for c in s.consumers for p in s.exported_from if p != c.cluster}
+        order = {c.name: i for i, c in enumerate(self.clusters)}
+        return sorted(found, key=lambda pair: (order[pair[0]], order[pair[1]]))
+
+    def exported_hosts(self, cluster: str) -> list[str]:
+        """Real FQDNs the cluster's east-west gateway must pass through according to the configuration
+        (sorted). The program builds the gateway from what its exports export
+        (`stacks/services.py`, `Exports.hosts_by_cluster`); tests compare the two."""
+        hosts: set[str] = set()
+        for s in self.services:
+            if cluster in s.exported_from:
+                # only what some consumer imports (least exposure): a per-pod service without an
+                # alias passes its per-pod hosts only
+                hosts.update(real for _, real in s.imported_hosts())
+        return sorted(hosts)
+
+    def selected_clusters(self, index: int) -> list[str]:
+        selector = self.distribute[index].cluster_selector
+        return [c.name for c in self.clusters if all(c.labels.get(k) == v for k, v in selector.items())]
