@@ -7,6 +7,9 @@ clusters/<cluster>/helm/<release>/rendered/), checks the chart facts the mesh re
 `istioctl validate` and `istioctl analyze` (offline), and lets Istio's pilot compute the Envoy
 configuration of every declared path (docs/architecture.md, "Verification"). Exit 0 when every
 check holds, 1 with one FAIL line per broken link, 2 when the judge cannot run.
+
+To see what pilot was given, set MESHBRIDGE_VERIFY_DEBUG to a directory: the judge writes each
+cluster's Istio and Kubernetes objects (stand-ins included) there, and a stack trace on a panic.
 """
 
 from __future__ import annotations

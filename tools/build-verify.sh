@@ -11,7 +11,7 @@ bin="$cache/verify/$key/meshbridge-verify"
 if [ ! -x "$bin" ]; then
   command -v go >/dev/null || { echo "build-verify: Go is required (go.mod asks for $(sed -n 's/^go //p' "$root/verify/go.mod"))" >&2; exit 2; }
   mkdir -p "$(dirname "$bin")"
-  echo "build-verify: building meshbridge-verify $key (cold: several minutes) ..." >&2
+  echo "build-verify: building meshbridge-verify $key (several minutes when the Go caches are cold) ..." >&2
   # go.sum is committed; the checksum database may be unreachable, so it is not asked.
   (cd "$root/verify" && GOFLAGS=-mod=readonly GOSUMDB=off GOTOOLCHAIN=local \
     go build -trimpath -o "$bin.tmp" ./cmd/meshbridge-verify) >&2

@@ -200,7 +200,10 @@ func judgeMain(out string) int {
 	defer os.RemoveAll(tmp)
 
 	var problems, notes []string
-	okPaths := 0
+	pathOK := make([]bool, len(decl.Paths))
+	for i := range pathOK {
+		pathOK[i] = true
+	}
 	for ci, dc := range decl.Clusters {
 		objs, releases, err := readCluster(out, dc.Name)
 		if err != nil {
@@ -258,25 +261,32 @@ func judgeMain(out string) int {
 		}
 		errs := runJudged(func(t *failer) {
 			j := newClusterJudge(t, name, network, meshConfig, istioYAML, kubeYAML, stand, &clusterProblems)
-			for _, p := range decl.Paths {
+			for i, p := range decl.Paths {
 				if p.Consumer == name {
-					good := true
 					for _, c := range p.Callers {
-						good = j.checkConsumer(p, c) && good
-					}
-					if good {
-						okPaths++
+						if !j.checkConsumer(p, c) {
+							pathOK[i] = false
+						}
 					}
 				}
 			}
-			for _, p := range decl.Paths {
-				if p.Producer == name && !p.Local {
-					j.checkGateway(p)
+			for i, p := range decl.Paths {
+				if p.Producer == name && !p.Local && !j.checkGateway(p) {
+					pathOK[i] = false
 				}
 			}
 			for _, a := range decl.Authz {
-				if a.Cluster == name {
-					j.checkAuthz(a, decl.TrustDomain)
+				if a.Cluster != name {
+					continue
+				}
+				before := len(clusterProblems)
+				j.checkAuthz(a, decl.TrustDomain)
+				if len(clusterProblems) > before {
+					for i, p := range decl.Paths {
+						if p.Producer == name && p.Namespace == a.Namespace && p.Service == a.Service && p.Port == a.Port {
+							pathOK[i] = false
+						}
+					}
 				}
 			}
 			j.checkCrossNamespace()
@@ -286,6 +296,11 @@ func judgeMain(out string) int {
 				e = first + " ..."
 			}
 			clusterProblems = append(clusterProblems, name+": Istio's pilot could not load this cluster's objects: "+e)
+			for i, p := range decl.Paths {
+				if p.Consumer == name || p.Producer == name {
+					pathOK[i] = false
+				}
+			}
 		}
 		problems = append(problems, clusterProblems...)
 	}
@@ -294,6 +309,12 @@ func judgeMain(out string) int {
 	report = append(report, notes...)
 	for _, p := range problems {
 		report = append(report, "FAIL  "+p)
+	}
+	okPaths := 0
+	for _, ok := range pathOK {
+		if ok {
+			okPaths++
+		}
 	}
 	report = append(report, fmt.Sprintf("istio judge: %d of %d declared paths computed by pilot as declared, %d problems", okPaths, len(decl.Paths), len(problems)))
 	text := strings.Join(report, "\n") + "\n"
