@@ -149,6 +149,20 @@ class ServiceExportArgs:
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
+def service_ports(ports: Sequence[ServicePort]) -> list[k8s.core.v1.ServicePortArgs]:
+    """The Service ports of an exported workload: each port to its target port, with its appProtocol."""
+    return [
+        k8s.core.v1.ServicePortArgs(
+            name=p.name,
+            port=p.number,
+            target_port=p.target,
+            protocol="TCP",
+            app_protocol=APP_PROTOCOL.get(p.protocol, "tcp"),
+        )
+        for p in ports
+    ]
+
+
 def authorization_rules(args: ServiceExportArgs) -> list[dict[str, Any]]:
     """The ALLOW rules: declared consumers (grouped by identical operation), then local callers."""
     grouped: dict[tuple[tuple[str, ...], tuple[str, ...]], set[str]] = {}
@@ -228,16 +242,7 @@ class ServiceExport(pulumi.ComponentResource):
                     spec=k8s.core.v1.ServiceSpecArgs(
                         type="ClusterIP",
                         selector={POD_NAME_LABEL: pod},
-                        ports=[
-                            k8s.core.v1.ServicePortArgs(
-                                name=p.name,
-                                port=p.number,
-                                target_port=p.target,
-                                protocol="TCP",
-                                app_protocol=APP_PROTOCOL.get(p.protocol, "tcp"),
-                            )
-                            for p in args.ports
-                        ],
+                        ports=service_ports(args.ports),
                     ),
                     opts=child_opts(self, args.provider),
                 )
@@ -253,16 +258,7 @@ class ServiceExport(pulumi.ComponentResource):
                 spec=k8s.core.v1.ServiceSpecArgs(
                     cluster_ip="None",
                     selector=dict(sorted(args.workload_selector.items())),
-                    ports=[
-                        k8s.core.v1.ServicePortArgs(
-                            name=p.name,
-                            port=p.number,
-                            target_port=p.target,
-                            protocol="TCP",
-                            app_protocol=APP_PROTOCOL.get(p.protocol, "tcp"),
-                        )
-                        for p in args.ports
-                    ],
+                    ports=service_ports(args.ports),
                 ),
                 opts=child_opts(self, args.provider),
             )

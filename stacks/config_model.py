@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from components.constants import CLUSTER_DOMAIN, ISTIO_NAMESPACE, service_fqdn
+from components.constants import CHECK_IMAGE, CLUSTER_DOMAIN, ISTIO_NAMESPACE, TRACING_PORTS, service_fqdn
 from stacks.problems import show
 
 
@@ -47,6 +47,15 @@ LABEL_VALUE_RE = _full(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 VERSION_RE = _full(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")
 # Pulumi stack output names that infraStack.outputs may name
 OUTPUT_NAME_RE = _full(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
+# a container image pinned by digest: [registry[:port]/]path[:tag]@sha256:<64 hex>
+IMAGE_DIGEST_RE = _full(
+    r"([A-Za-z0-9.-]+(:[0-9]{1,5})?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[0-9a-f]{64}"
+)
+HTTP_PATH_RE = _full(r"/[!-~]*")
+PROM_LABEL_RE = _full(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+HOST_PORT_RE = _full(r"[A-Za-z0-9.-]{1,253}:[0-9]{1,5}")
+HTTPS_URL_RE = _full(r"https://[!-~]+")
 # the longest string any pattern above can match; longer values are refused before matching
 MAX_PATTERN_INPUT = 1024
 # pulumi-tls computes NotAfter as now + time.Duration(hours) * time.Hour: Go's int64 nanoseconds
@@ -357,6 +366,15 @@ class PerPod(Model):
         return value
 
 
+def _check_principals(value: list[str]) -> list[str]:
+    """Each principal is `<namespace>/<serviceaccount>`, both DNS labels."""
+    for principal in value:
+        parts = principal.split("/")
+        if len(parts) != 2 or not all(DNS_LABEL_RE.match(p) for p in parts):
+            raise ValueError(f"principal {show(principal)} must be '<namespace>/<serviceaccount>'")
+    return value
+
+
 class ConsumerSpec(Model):
     cluster: str
     principals: Annotated[list[str], AfterValidator(_unique)] = Field(min_length=1)
@@ -366,11 +384,7 @@ class ConsumerSpec(Model):
     @field_validator("principals")
     @classmethod
     def _principals(cls, value: list[str]) -> list[str]:
-        for principal in value:
-            parts = principal.split("/")
-            if len(parts) != 2 or not all(DNS_LABEL_RE.match(p) for p in parts):
-                raise ValueError(f"principal {show(principal)} must be '<namespace>/<serviceaccount>'")
-        return value
+        return _check_principals(value)
 
     @field_validator("paths")
     @classmethod
@@ -404,12 +418,37 @@ class LocalCallers(Model):
     @field_validator("principals")
     @classmethod
     def _principals(cls, value: list[str]) -> list[str]:
-        for principal in value:
-            parts = principal.split("/")
-            if len(parts) != 2 or not all(DNS_LABEL_RE.match(p) for p in parts):
-                raise ValueError(f"principal {show(principal)} must be '<namespace>/<serviceaccount>'")
-        return value
+        return _check_principals(value)
 
+
+
+def _http_path(value: str) -> str:
+    if len(value) > 1024 or not HTTP_PATH_RE.match(value):
+        raise ValueError(f"path {show(value)} must start with '/' and be printable ASCII without spaces (at most 1024)")
+    return value
+
+
+HttpPath = Annotated[str, AfterValidator(_http_path)]
+HttpStatus = Annotated[int, Field(ge=100, le=599)]
+
+
+class HttpCheck(Model):
+    """What a connectivity check asks on an HTTP port (docs/configuration.md, `meshbridge:verify`)."""
+
+    path: HttpPath = "/"
+    # only methods without side effects: the check runs on every `pulumi up` that changes the path
+    method: Literal["GET", "HEAD", "OPTIONS"] = "GET"
+    # None: any response that is not a connection failure or an Istio denial passes
+    expect_status: Optional[Annotated[list[HttpStatus], AfterValidator(_unique)]] = Field(None, min_length=1)
+
+
+class ServiceCheck(Model):
+    """`services[].check`: the connectivity checks of one service (the defaults: `meshbridge:verify`)."""
+
+    enabled: bool = True
+    path: Optional[HttpPath] = None
+    method: Optional[Literal["GET", "HEAD", "OPTIONS"]] = None
+    expect_status: Optional[Annotated[list[HttpStatus], AfterValidator(_unique)]] = Field(None, min_length=1)
 
 class ServiceSpec(Model):
     name: ServiceName
@@ -424,6 +463,7 @@ class ServiceSpec(Model):
     consumers: list[ConsumerSpec] = Field(min_length=1)
     traffic_policy: Optional[dict[str, Any]] = None
     local_callers: Optional[LocalCallers] = None
+    check: Optional[ServiceCheck] = None
 
     @property
     def key(self) -> str:
@@ -496,6 +536,74 @@ class DistributeSpec(Model):
     file: Optional[Annotated[str, AfterValidator(_text(4096))]] = None
 
 
+
+# -------------------------------------------------------------------------- meshbridge:verify
+
+
+class ConnectivityCheckSettings(Model):
+    """`verify.connectivity`: a Job per (consumer cluster, imported host, port) that `pulumi up` waits for."""
+
+    enabled: bool = False
+    image: Annotated[str, AfterValidator(_check(IMAGE_DIGEST_RE, "image reference pinned by digest (name@sha256:<64 hex>)"))] = (
+        CHECK_IMAGE
+    )
+    # how long a check keeps trying before it fails (the mesh converges: endpoints, DNS, certificates)
+    retry_seconds: int = Field(300, ge=10, le=3600)
+    interval_seconds: int = Field(5, ge=1, le=60)
+    ttl_seconds_after_finished: int = Field(3600, ge=60, le=7 * 86400)
+    http: HttpCheck = HttpCheck()
+
+
+class VerifySettings(Model):
+    connectivity: ConnectivityCheckSettings = ConnectivityCheckSettings()
+
+
+# ------------------------------------------------------------------- meshbridge:observability
+
+
+class TracingSettings(Model):
+    provider: Literal["opentelemetry", "zipkin"]
+    # the collector's Service in every cluster (`<name>.<namespace>.svc.cluster.local`, run by the team)
+    service: DnsName
+    port: Optional[int] = Field(None, ge=1, le=65535)
+    sampling_percentage: float = Field(1.0, ge=0.0, le=100.0, allow_inf_nan=False)
+
+    @property
+    def collector_port(self) -> int:
+        return self.port if self.port is not None else TRACING_PORTS[self.provider]
+
+
+class CentralPrometheus(Model):
+    """A Prometheus that sees every cluster: each cluster's Prometheus remote-writes to `url`, or the
+    central one federates each cluster's Prometheus at `targets[<cluster>]` (`host:port`)."""
+
+    mode: Literal["remoteWrite", "federation"]
+    url: Optional[str] = None
+    targets: Optional[dict[str, Annotated[str, AfterValidator(_check(HOST_PORT_RE, "host:port"))]]] = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and (len(value) > 2048 or not HTTPS_URL_RE.match(value)):
+            raise ValueError(f"{show(value)} must be an https:// URL in printable ASCII without spaces")
+        return value
+
+
+class PrometheusSettings(Model):
+    # the external label that names the cluster (its value: the cluster name, Istio's clusterName)
+    cluster_label: Annotated[str, AfterValidator(_check(PROM_LABEL_RE, "Prometheus label name"))] = "cluster"
+    external_labels: dict[
+        Annotated[str, AfterValidator(_check(PROM_LABEL_RE, "Prometheus label name"))],
+        Annotated[str, AfterValidator(_text(256))],
+    ] = Field(default_factory=dict)
+    central: Optional[CentralPrometheus] = None
+
+
+class ObservabilitySettings(Model):
+    access_logging: bool = False
+    tracing: Optional[TracingSettings] = None
+    prometheus: PrometheusSettings = PrometheusSettings()
+
 # ------------------------------------------------------------------------------ whole config
 
 
@@ -507,6 +615,8 @@ class MeshConfig(Model):
     clusters: list[ClusterSpec]
     services: list[ServiceSpec]
     distribute: list[DistributeSpec]
+    verify: VerifySettings = VerifySettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
     # manifests of `distribute` entries with `file`, loaded and parsed (same order as distribute)
     distribute_manifests: list[list[dict[str, Any]]] = Field(default_factory=list)
 
