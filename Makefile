@@ -9,7 +9,7 @@ ALBC_VERSION  ?= v3.5.0
 STACK_FILES := $(wildcard Pulumi.*.yaml)
 STACKS  := $(patsubst Pulumi.%.yaml,%,$(filter-out Pulumi.yaml,$(STACK_FILES)))
 
-.PHONY: setup judge synth synth-all check test lint typecheck pytest bench schemas istio-schemas clean
+.PHONY: setup judge pulumi-tools synth synth-all check test lint typecheck pytest bench schemas istio-schemas clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ setup: $(VENV)/.installed
 # MESHBRIDGE_CACHE); a warm cache builds nothing. Needs Go and the Go module proxy when cold.
 judge:
 	@bash tools/build-verify.sh >/dev/null
+
+# The real Pulumi engine (issue 14, phase 1): the CLI and the tls provider built from Go modules into
+# ~/.cache/meshbridge/pulumi/<key>/bin (or MESHBRIDGE_CACHE); prints that folder. Not part of `test` yet.
+pulumi-tools:
+	@bash tools/build-pulumi.sh
 
 synth: setup
 	$(PY) -m synth --stack $(STACK) --out build/$(STACK)
