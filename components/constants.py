@@ -25,6 +25,17 @@ EASTWEST_RELEASE = "istio-eastwestgateway"
 NETWORK_LABEL = "topology.istio.io/network"
 # the DNS domain of the clusters' Services
 CLUSTER_DOMAIN = "cluster.local"
+# Istio's default access log provider (an extension provider every mesh config has: file /dev/stdout)
+ACCESS_LOG_PROVIDER = "envoy"
+# the mesh-wide Telemetry object in the root namespace (access logging, tracing)
+MESH_TELEMETRY = "mesh-default"
+# the extension provider meshbridge adds to istiod's meshConfig for tracing, and the collectors'
+# default ports (OTLP gRPC, Zipkin HTTP)
+TRACING_PROVIDER = "meshbridge-tracing"
+TRACING_PORTS = {"opentelemetry": 4317, "zipkin": 9411}
+# the UID of the Istio proxy: traffic from it bypasses the sidecar's capture, so no workload that
+# must go through the sidecar (a connectivity check) may run as it
+PROXY_UID = 1337
 
 # ------------------------------------------------------------------------------- meshbridge
 
@@ -38,3 +49,12 @@ MANAGED_BY = {MANAGED_BY_LABEL: MANAGER}
 def service_fqdn(name: str, namespace: str, domain: str = CLUSTER_DOMAIN) -> str:
     """The in-cluster FQDN of a Kubernetes Service: `<name>.<namespace>.svc.<domain>`."""
     return f"{name}.{namespace}.svc.{domain}"
+
+
+# ------------------------------------------------------------------------ connectivity checks
+
+# the default image of the connectivity check Jobs (python3 from the official image, pinned by digest;
+# `meshbridge:verify.connectivity.image` replaces it, e.g. with a mirror in the cluster's registry)
+CHECK_IMAGE = (
+    "docker.io/library/python:3.13-alpine@sha256:399babc8b49529dabfd9c922f2b5eea81d611e4512e3ed250d75bd2e7683f4b0"
+)

@@ -16,6 +16,7 @@ CRDs applied first); the Istio charts use no hooks and no `lookup`, so nothing i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Optional
@@ -80,15 +81,38 @@ class IstioControlPlaneArgs:
     cacerts: pulumi.Resource  # the plugged-in CA `cacerts` Secret in istio-system
     revision: Optional[str] = None  # control plane revision (canary upgrades)
     multi_root: bool = False  # several roots trusted (root rotation): ISTIO_MULTIROOT_MESH
+    # meshConfig.extensionProviders added to Istio's defaults (a tracing collector: components/telemetry.py)
+    extension_providers: tuple[Mapping[str, Any], ...] = ()
+    # endpoint discovery: global.meshNetworks, network -> {endpoints: [{fromRegistry}], gateways: [...]}
+    mesh_networks: Optional[pulumi.Input[Mapping[str, Any]]] = None
+    # primary-remote's primary: global.externalIstiod (it injects and configures the remotes)
+    external_istiod: bool = False
+    # primary-remote's remote: Istio's remote profile, with the primary's east-west gateway address
+    # as this cluster reaches it (global.remotePilotAddress; istiod then runs in the primary only)
+    remote_pilot_address: Optional[pulumi.Input[str]] = None
 
     def __post_init__(self) -> None:
+        if self.external_istiod and self.remote_pilot_address is not None:
+            raise ValueError(f"{self.cluster}: a remote cluster has no istiod of its own to control others")
         if self.mtls_mode not in MTLS_MODES:
             raise ValueError(f"mtls_mode {self.mtls_mode!r} is not one of {', '.join(MTLS_MODES)}")
 
 
-def base_values(revision: Optional[str]) -> dict[str, Any]:
-    """Values of the `base` chart: the default validating webhook points at the revision."""
-    return {"defaultRevision": revision} if revision else {}
+def base_values(revision: Optional[str], remote: bool = False) -> dict[str, Any]:
+    """Values of the `base` chart: the default validating webhook points at the revision; a remote
+    cluster of primary-remote installs it with Istio's remote profile."""
+    values: dict[str, Any] = {"defaultRevision": revision} if revision else {}
+    if remote:
+        values["profile"] = REMOTE_PROFILE
+    return values
+
+
+REMOTE_PROFILE = "remote"
+
+
+def injection_path(cluster: str, network: str) -> str:
+    """The primary istiod's injection path for a remote cluster's pods (cluster and network in the URL)."""
+    return f"/inject/cluster/{cluster}/net/{network}"
 
 
 def istiod_values(args: IstioControlPlaneArgs) -> dict[str, Any]:
@@ -121,6 +145,20 @@ def istiod_values(args: IstioControlPlaneArgs) -> dict[str, Any]:
     if args.multi_root:
         # istiod accepts workload certificates chained to any root of the root-cert.pem bundle
         values["env"] = {"ISTIO_MULTIROOT_MESH": "true"}
+    if args.extension_providers:
+        # Istio merges these by name into its default providers (envoy, prometheus, ...)
+        values["meshConfig"]["extensionProviders"] = [dict(p) for p in args.extension_providers]
+    if args.mesh_networks is not None:
+        # private NLBs are not discoverable from the gateway Service: every network's gateway address
+        values["global"]["meshNetworks"] = args.mesh_networks
+    if args.external_istiod:
+        values["global"]["externalIstiod"] = True
+    if args.remote_pilot_address is not None:
+        # no istiod here: the `istiod` Service is an ExternalName of the primary's east-west gateway,
+        # the injection and validation webhooks call the primary through it
+        values["profile"] = REMOTE_PROFILE
+        values["global"]["remotePilotAddress"] = args.remote_pilot_address
+        values["istiodRemote"] = {"injectionPath": injection_path(args.cluster, args.network)}
     return values
 
 
@@ -150,7 +188,7 @@ class IstioControlPlane(pulumi.ComponentResource):
             name=BASE_RELEASE,
             namespace=ISTIO_NAMESPACE,
             version=args.version,
-            values=base_values(args.revision),
+            values=base_values(args.revision, remote=args.remote_pilot_address is not None),
             **_repository(args.repository, "base"),
             opts=child(depends_on=[args.namespace]),
         )
@@ -203,12 +241,14 @@ class EastWestGatewayArgs:
     provider: k8s.Provider  # the cluster's kubernetes provider
     istiod: pulumi.Resource  # the istiod release the gateway pods are injected by
     # hosts the gateway passes through (AUTO_PASSTHROUGH): the real FQDNs this cluster exports
+    # (none: no `cross-network-gateway`, as in a remote cluster of primary-remote, whose gateway
+    # takes the primary's Gateway objects, or a discovery cluster that exports nothing)
     hosts: tuple[str, ...]
     revision: Optional[str] = None  # the control plane revision whose istiod injects the gateway pods
+    # primary-remote's primary: istiod on 15012 and 15017 through this gateway (expose-istiod sample)
+    expose_istiod: bool = False
 
     def __post_init__(self) -> None:
-        if not self.hosts:
-            raise ValueError(f"{self.cluster}: an east-west gateway needs at least one exported host")
         wild = [h for h in self.hosts if "*" in h]
         if wild:
             raise ValueError(f"{self.cluster}: wildcard hosts are not allowed on the east-west gateway: {wild}")
@@ -251,11 +291,61 @@ def cross_network_gateway_spec(hosts: tuple[str, ...] | list[str]) -> dict[str, 
     }
 
 
+ISTIOD_GATEWAY = "istiod-gateway"
+ISTIOD_VIRTUAL_SERVICE = "istiod-vs"
+# gateway port -> istiod Service port (Istio's samples/multicluster/expose-istiod.yaml)
+ISTIOD_GATEWAY_PORTS = {"tls-istiod": (15012, 15012), "tls-istiodwebhook": (15017, 443)}
+
+
+def istiod_sni(revision: Optional[str]) -> str:
+    """The SNI remote proxies and API servers send to istiod: the remote's `istiod` Service name."""
+    return f"{istiod_release(revision)}.{ISTIO_NAMESPACE}.svc"
+
+
+def istiod_gateway_spec(revision: Optional[str]) -> dict[str, Any]:
+    """expose-istiod's Gateway, with the one SNI host instead of `*` (least exposure)."""
+    return {
+        "selector": dict(EASTWEST_SELECTOR),
+        "servers": [
+            {
+                "port": {"number": port, "name": name, "protocol": "TLS"},
+                "tls": {"mode": "PASSTHROUGH"},
+                "hosts": [istiod_sni(revision)],
+            }
+            for name, (port, _) in ISTIOD_GATEWAY_PORTS.items()
+        ],
+    }
+
+
+def istiod_virtual_service_spec(revision: Optional[str]) -> dict[str, Any]:
+    """expose-istiod's VirtualService: SNI passthrough on 15012 and 15017 to istiod."""
+    sni = istiod_sni(revision)
+    return {
+        "hosts": [sni],
+        "gateways": [ISTIOD_GATEWAY],
+        "tls": [
+            {
+                "match": [{"port": port, "sniHosts": [sni]}],
+                "route": [
+                    {
+                        "destination": {
+                            "host": service_fqdn(istiod_release(revision), ISTIO_NAMESPACE),
+                            "port": {"number": target},
+                        }
+                    }
+                ],
+            }
+            for port, target in ISTIOD_GATEWAY_PORTS.values()
+        ],
+    }
+
+
 class EastWestGateway(pulumi.ComponentResource):
     """The `istio-eastwestgateway` release and its `cross-network-gateway` Gateway on one cluster."""
 
     release: k8s.helm.v4.Chart
-    gateway: k8s.apiextensions.CustomResource
+    gateway: Optional[k8s.apiextensions.CustomResource]  # none without hosts
+    istiod_gateway: Optional[k8s.apiextensions.CustomResource]  # primary-remote's primary only
     service_host: str
     hosts: list[str]
 
@@ -277,7 +367,40 @@ class EastWestGateway(pulumi.ComponentResource):
             **_repository(args.repository, "gateway"),
             opts=child(depends_on=[args.istiod]),
         )
-        self.gateway = k8s.apiextensions.CustomResource(
+        self.gateway = None
+        if args.hosts:
+            self.gateway = self._gateway(child, args)
+        self.istiod_gateway = None
+        if args.expose_istiod:
+            meta = partial(k8s.meta.v1.ObjectMetaArgs, namespace=ISTIO_NAMESPACE, labels=dict(MANAGED_BY))
+            self.istiod_gateway = k8s.apiextensions.CustomResource(
+                f"{c}-{ISTIOD_GATEWAY}",
+                api_version="networking.istio.io/v1",
+                kind="Gateway",
+                metadata=meta(name=ISTIOD_GATEWAY),
+                spec=istiod_gateway_spec(args.revision),
+                opts=child(depends_on=[args.istiod, self.release]),
+            )
+            k8s.apiextensions.CustomResource(
+                f"{c}-{ISTIOD_VIRTUAL_SERVICE}",
+                api_version="networking.istio.io/v1",
+                kind="VirtualService",
+                metadata=meta(name=ISTIOD_VIRTUAL_SERVICE),
+                spec=istiod_virtual_service_spec(args.revision),
+                opts=child(depends_on=[args.istiod, self.istiod_gateway]),
+            )
+        self.register_outputs(
+            {
+                "cluster": c,
+                "network": args.network,
+                "serviceHost": self.service_host,
+                "hosts": self.hosts,
+            }
+        )
+
+    def _gateway(self, child: Any, args: EastWestGatewayArgs) -> k8s.apiextensions.CustomResource:
+        c = args.cluster
+        return k8s.apiextensions.CustomResource(
             f"{c}-cross-network-gateway",
             api_version="networking.istio.io/v1",
             kind="Gateway",
@@ -289,12 +412,4 @@ class EastWestGateway(pulumi.ComponentResource):
             spec=cross_network_gateway_spec(args.hosts),
             # the gateway pods to select, and istiod to answer the validation webhook
             opts=child(depends_on=[args.istiod, self.release]),
-        )
-        self.register_outputs(
-            {
-                "cluster": c,
-                "network": args.network,
-                "serviceHost": self.service_host,
-                "hosts": self.hosts,
-            }
         )

@@ -91,13 +91,32 @@ class PrivateGatewayArgs:
     k8s_provider: k8s.Provider  # the producer's kubernetes.Provider (the TargetGroupBinding)
     # the cluster's istio-system Namespace: the TargetGroupBinding lives in it
     istio_namespace: pulumi.Resource
-    # what the TargetGroupBinding waits for besides the namespace and the listener: the east-west
-    # gateway release, whose Service the binding names
+    # primary-remote's primary: the NLB also carries istiod's ports (ISTIOD_PORTS) to the gateway,
+    # which passes them to istiod (the remotes' proxies and API servers use them)
+    istiod_ports: bool = False
+
+
+# listener port -> gateway port of istiod's traffic through the primary's east-west gateway: xDS
+# and CA on 15012; the webhooks on 443, because a remote's `istiod` Service is an ExternalName and
+# its API server calls the webhook on the Service port (443), which the gateway serves on 15017
+ISTIOD_PORTS = {15012: 15012, 443: 15017}
+
+
+@dataclass(frozen=True)
+class GatewayBindingArgs:
+    """What the TargetGroupBinding of a PrivateGateway waits for besides the namespace and the listener."""
+
+    # the east-west gateway release, whose Service the binding names
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
 class PrivateGateway(pulumi.ComponentResource):
-    """Internal NLB in front of a producer's east-west gateway, and its PrivateLink service."""
+    """Internal NLB in front of a producer's east-west gateway, and its PrivateLink service.
+
+    Built in two steps: the constructor makes the AWS parts (whose addresses istiod's meshNetworks
+    needs before the east-west gateway exists); `bind` then makes the TargetGroupBinding after the
+    gateway release and registers the outputs. The component is complete after `bind`.
+    """
 
     nlb_arn: pulumi.Output[str]
     nlb_dns_name: pulumi.Output[str]
@@ -134,7 +153,24 @@ class PrivateGateway(pulumi.ComponentResource):
                     cidr_ipv4=consumer.vpc_cidr,
                     opts=aws_opts(),
                 )
-        for port, what in ((GATEWAY_PORT, "forwarded traffic"), (HEALTH_PORT, "health checks")):
+        self.gateway_ports = [GATEWAY_PORT, *(sorted(set(ISTIOD_PORTS.values())) if args.istiod_ports else [])]
+        if not privatelink and args.istiod_ports:
+            # routed primary-remote: the remotes' proxies (15012) and API servers (443) connect directly
+            for consumer in args.consumers:
+                for port in sorted(ISTIOD_PORTS):
+                    aws.vpc.SecurityGroupIngressRule(
+                        f"{name}-nlb-in-{port}-{consumer.name}",
+                        security_group_id=sg_id,
+                        description=f"istiod traffic from {consumer.name}",
+                        ip_protocol="tcp",
+                        from_port=port,
+                        to_port=port,
+                        cidr_ipv4=consumer.vpc_cidr,
+                        opts=aws_opts(),
+                    )
+        egress = [(GATEWAY_PORT, "forwarded traffic"), (HEALTH_PORT, "health checks")]
+        egress += [(port, "istiod traffic") for port in self.gateway_ports if port != GATEWAY_PORT]
+        for port, what in egress:
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-nlb-out-{port}",
                 security_group_id=sg_id,
@@ -194,6 +230,70 @@ class PrivateGateway(pulumi.ComponentResource):
             opts=aws_opts(),
         )
 
+        # istiod's ports (primary-remote's primary): one target group and listener each
+        self.istiod_target_groups: dict[int, aws.lb.TargetGroup] = {}
+        for listen, target in sorted(ISTIOD_PORTS.items()) if args.istiod_ports else []:
+            tg = aws.lb.TargetGroup(
+                f"{name}-tg-{target}",
+                port=target,
+                protocol="TCP",
+                target_type="ip",
+                vpc_id=args.vpc_id,
+                ip_address_type="ipv4",
+                preserve_client_ip="false",
+                deregistration_delay=30,
+                health_check=aws.lb.TargetGroupHealthCheckArgs(
+                    enabled=True,
+                    protocol="HTTP",
+                    port=str(HEALTH_PORT),
+                    path=HEALTH_PATH,
+                    matcher="200",
+                    interval=10,
+                    healthy_threshold=2,
+                    unhealthy_threshold=2,
+                ),
+                tags=tags,
+                opts=aws_opts(),
+            )
+            aws.lb.Listener(
+                f"{name}-listener-{listen}",
+                load_balancer_arn=self.load_balancer.arn,
+                port=listen,
+                protocol="TCP",
+                default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=tg.arn)],
+                tags=tags,
+                opts=aws_opts(),
+            )
+            self.istiod_target_groups[target] = tg
+
+        self.endpoint_service = None
+        self.endpoint_service_name = None
+        if privatelink:
+            principals = sorted({str(c.account_id) for c in args.consumers if isinstance(c.account_id, str)})
+            dynamic = [c.account_id for c in args.consumers if not isinstance(c.account_id, str)]
+            other_regions = sorted({c.region for c in args.consumers if c.region != args.region})
+            self.endpoint_service = aws.ec2.VpcEndpointService(
+                f"{name}-endpoint-service",
+                acceptance_required=False,
+                network_load_balancer_arns=[self.load_balancer.arn],
+                allowed_principals=[account_root(a, args.region) for a in [*principals, *dynamic]],
+                # cross-region PrivateLink: the consumers' regions (the home region is always served)
+                supported_regions=sorted({args.region, *other_regions}) if other_regions else None,
+                supported_ip_address_types=["ipv4"],
+                tags=tags,
+                opts=aws_opts(),
+            )
+            self.endpoint_service_name = self.endpoint_service.service_name
+
+        self.nlb_arn = self.load_balancer.arn
+        self.nlb_dns_name = self.load_balancer.dns_name
+        self.target_group_arn = self.target_group.arn
+        self.security_group_id = sg_id
+        self._gateway_name = name
+
+    def bind(self, binding: GatewayBindingArgs) -> k8s.apiextensions.CustomResource:
+        """The TargetGroupBinding(s) after the east-west gateway release, then the outputs."""
+        args, name, sg_id = self.args, self._gateway_name, self.security_group_id
         # the AWS Load Balancer Controller (a prerequisite in every producer cluster) registers the
         # istio-eastwestgateway pod IPs in the Pulumi-owned target group and opens the pods' security
         # group to the NLB's security group on the two ports
@@ -225,33 +325,40 @@ class PrivateGateway(pulumi.ComponentResource):
                 },
             },
             opts=child_opts(
-                self, args.k8s_provider, depends_on=[args.istio_namespace, self.listener, *args.depends_on]
+                self, args.k8s_provider, depends_on=[args.istio_namespace, self.listener, *binding.depends_on]
             ),
         )
 
-        self.endpoint_service = None
-        self.endpoint_service_name = None
-        if privatelink:
-            principals = sorted({str(c.account_id) for c in args.consumers if isinstance(c.account_id, str)})
-            dynamic = [c.account_id for c in args.consumers if not isinstance(c.account_id, str)]
-            other_regions = sorted({c.region for c in args.consumers if c.region != args.region})
-            self.endpoint_service = aws.ec2.VpcEndpointService(
-                f"{name}-endpoint-service",
-                acceptance_required=False,
-                network_load_balancer_arns=[self.load_balancer.arn],
-                allowed_principals=[account_root(a, args.region) for a in [*principals, *dynamic]],
-                # cross-region PrivateLink: the consumers' regions (the home region is always served)
-                supported_regions=sorted({args.region, *other_regions}) if other_regions else None,
-                supported_ip_address_types=["ipv4"],
-                tags=tags,
-                opts=aws_opts(),
+        for target, tg in sorted(self.istiod_target_groups.items()):
+            k8s.apiextensions.CustomResource(
+                f"{name}-tgb-{target}",
+                api_version=TGB_API_VERSION,
+                kind="TargetGroupBinding",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{EASTWEST_RELEASE}-{target}",
+                    namespace=ISTIO_NAMESPACE,
+                    labels={**MANAGED_BY, PART_OF_LABEL: "meshbridge"},
+                ),
+                spec={
+                    "serviceRef": {"name": EASTWEST_RELEASE, "port": target},
+                    "targetGroupARN": tg.arn,
+                    "targetType": "ip",
+                    "ipAddressType": "ipv4",
+                    "vpcID": args.vpc_id,
+                    "networking": {
+                        "ingress": [
+                            {
+                                "from": [{"securityGroup": {"groupID": sg_id}}],
+                                "ports": [
+                                    {"port": target, "protocol": "TCP"},
+                                    {"port": HEALTH_PORT, "protocol": "TCP"},
+                                ],
+                            }
+                        ]
+                    },
+                },
+                opts=child_opts(self, args.k8s_provider, depends_on=[args.istio_namespace, *binding.depends_on]),
             )
-            self.endpoint_service_name = self.endpoint_service.service_name
-
-        self.nlb_arn = self.load_balancer.arn
-        self.nlb_dns_name = self.load_balancer.dns_name
-        self.target_group_arn = self.target_group.arn
-        self.security_group_id = sg_id
         self.register_outputs(
             {
                 "nlbArn": self.nlb_arn,
@@ -261,6 +368,7 @@ class PrivateGateway(pulumi.ComponentResource):
                 "endpointServiceName": self.endpoint_service_name,
             }
         )
+        return self.target_group_binding
 
 
 @dataclass(frozen=True)

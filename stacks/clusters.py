@@ -30,6 +30,9 @@ class ClusterInputs:
     subnet_ids: pulumi.Input[list[str]]
     # a secret Output, or None when the cluster is reached through a kube context
     kubeconfig: Optional[pulumi.Input[str]]
+    # the API server as other clusters' istiod reach it (discovery models), when configured
+    api_server_endpoint: Optional[pulumi.Input[str]] = None
+    api_server_ca: Optional[pulumi.Input[str]] = None
 
 
 @dataclass
@@ -73,7 +76,16 @@ def resolve_inputs(refs: dict[str, pulumi.StackReference], spec: ClusterSpec) ->
         vpc_cidr=_value(refs, spec, spec.vpc.cidr, "vpc_cidr"),
         subnet_ids=_value(refs, spec, spec.vpc.subnet_ids, "subnet_ids"),
         kubeconfig=kubeconfig,
+        api_server_endpoint=_optional(refs, spec, spec.api_server.endpoint, "api_server_endpoint"),
+        api_server_ca=_optional(refs, spec, spec.api_server.ca_data, "api_server_ca"),
     )
+
+
+def _optional(refs: dict[str, pulumi.StackReference], spec: ClusterSpec, literal: Any, key: str) -> Any:
+    """A value that only some models need: literal, from the infraStack when mapped there, or None."""
+    if literal is None and spec.from_stack(key) is None:
+        return None
+    return _value(refs, spec, literal, key)
 
 
 def wire_clusters(cfg: MeshConfig, readiness_gate: Collection[str]) -> Clusters:

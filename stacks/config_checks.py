@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 from collections import Counter
 from typing import Any, Optional
 
@@ -20,7 +21,7 @@ from components.constants import ISTIO_NAMESPACE, service_fqdn
 from policy.rules import root_sidecar_problems
 from stacks import names
 from stacks.config_model import DNS_LABEL_RE, DNS_NAME_RE, LOCAL_TWIN_SUFFIX, MeshConfig, ServiceSpec
-from stacks.problems import show
+from stacks.problems import key_path, show
 
 
 def _dupes(values: list[str]) -> set[str]:
@@ -104,6 +105,9 @@ def name_collisions(cfg: MeshConfig) -> list[str]:
         for cons in s.consumers:
             for host, _ in s.imported_hosts():
                 add("host", names.import_object(cons.cluster, host), (cons.cluster, host), at)
+                for port in s.ports:
+                    ident = (cons.cluster, host, str(port.port))
+                    add("check", names.connectivity_check(*ident), ident, at)
     p: list[str] = []
     for family, entries in families.items():
         seen: dict[str, tuple[tuple[str, ...], str]] = {}
@@ -114,6 +118,7 @@ def name_collisions(cfg: MeshConfig) -> list[str]:
                     "link": "the link {} -> {}",
                     "host": "cluster {}, host {}",
                     "namespace": "cluster {}, namespace {}",
+                    "check": "the connectivity check of cluster {}, host {} port {}",
                 }.get(family, "cluster {}, service {}/{}")
                 p.append(
                     f"{at}: resource name {name!r} of {what.format(*inputs)} is also the name of "
@@ -126,6 +131,8 @@ def name_collisions(cfg: MeshConfig) -> list[str]:
 def cross_checks(cfg: MeshConfig) -> list[str]:
     """Every cross-field problem of the configuration, section by section, each reported once."""
     p = [*ca_problems(cfg), *cluster_problems(cfg), *service_problems(cfg), *distribute_problems(cfg)]
+    p.extend(discovery_problems(cfg))
+    p.extend([*verify_problems(cfg), *observability_problems(cfg)])
     return list(dict.fromkeys(p))
 
 
@@ -273,7 +280,7 @@ def service_problems(cfg: MeshConfig) -> list[str]:
                 if mesh.allowed_accounts is not None and acct and acct not in mesh.allowed_accounts:
                     p.append(f"{cat}.cluster: consumer account {acct} is not in meshbridge:mesh.allowedAccounts")
         if len(s.exported_from) > 1:
-            if not (s.traffic_policy or {}).get("outlierDetection"):
+            if not (s.traffic_policy or {}).get("outlierDetection") and s.import_mode == "explicit":
                 p.append(
                     f"{at}.trafficPolicy.outlierDetection: required when a service is exported from several "
                     "clusters (locality failover needs outlier detection)"
@@ -296,7 +303,7 @@ def service_problems(cfg: MeshConfig) -> list[str]:
                         "between regions works without it"
                     )
         local_consumers = sorted({c.cluster for c in s.consumers} & set(s.exported_from))
-        if local_consumers and not s.alias:
+        if local_consumers and not s.alias and s.import_mode == "explicit":
             p.append(
                 f"{at}.alias: required because {', '.join(local_consumers)} both runs and imports {s.name!r}: "
                 "Istio prefers the local Service over an import with the same host, which would disable failover"
@@ -382,4 +389,221 @@ def check_manifest(at: str, obj: Any) -> list[str]:
         p.append(f"{at}.metadata.name: {meta['name']!r} is not a valid object name")
     # a root-namespace Sidecar without `*/*` egress cuts every other namespace off
     p.extend(f"{at}.{where}: {why}" for where, why in root_sidecar_problems(obj))
+    return p
+
+
+# ----------------------------------------------------------------------------- meshbridge:verify
+
+
+def istio_path_matches(pattern: str, path: str) -> bool:
+    """Whether an AuthorizationPolicy `paths` entry admits `path`: exact, `prefix*`, `*suffix` or `*`."""
+    if pattern == "*":
+        return True
+    if pattern.endswith("*"):
+        return path.startswith(pattern[:-1])
+    if pattern.startswith("*"):
+        return path.endswith(pattern[1:])
+    return path == pattern
+
+
+def verify_problems(cfg: MeshConfig) -> list[str]:
+    """With connectivity checks on: each check's HTTP request is one its consumer entry admits (a
+    method or path the producer's AuthorizationPolicy denies would fail every `pulumi up`), and
+    per-service HTTP settings only where the service has an HTTP port."""
+    p: list[str] = []
+    conn = cfg.verify.connectivity
+    if not conn.enabled:
+        return p
+    default_at = "meshbridge:verify.connectivity.http"
+    for i, s in enumerate(cfg.services):
+        at = f"meshbridge:services[{i}]"
+        check = s.check
+        if check is not None and not check.enabled:
+            continue
+        if not any(port.is_http for port in s.ports):
+            for key in ("path", "method", "expect_status"):
+                if check is not None and getattr(check, key) is not None:
+                    p.append(
+                        f"{at}.check.{to_camel(key)}: {s.key} has no HTTP port (its ports are checked by a TCP connect)"
+                    )
+            continue
+        method, method_at = (
+            (check.method, f"{at}.check.method")
+            if check is not None and check.method
+            else (conn.http.method, f"{default_at}.method")
+        )
+        path, path_at = (
+            (check.path, f"{at}.check.path")
+            if check is not None and check.path
+            else (conn.http.path, f"{default_at}.path")
+        )
+        for j, cons in enumerate(s.consumers):
+            if cons.methods and method not in cons.methods:
+                p.append(
+                    f"{method_at}: the connectivity check of {s.key} would call with {method}, but "
+                    f"services[{i}].consumers[{j}] admits only {', '.join(cons.methods)}: set "
+                    f"services[{i}].check.method (GET, HEAD or OPTIONS) or turn the check off (check.enabled: false)"
+                )
+            if cons.paths and not any(istio_path_matches(pattern, path) for pattern in cons.paths):
+                p.append(
+                    f"{path_at}: the connectivity check of {s.key} would call {show(path)}, but "
+                    f"services[{i}].consumers[{j}] admits only the paths {', '.join(cons.paths)}: "
+                    f"set services[{i}].check.path to one of them"
+                )
+    return p
+
+
+# ---------------------------------------------------------------------- meshbridge:observability
+
+
+def observability_problems(cfg: MeshConfig) -> list[str]:
+    """The central Prometheus: a remote-write URL, or a federation target for every cluster; the
+    cluster label is set per cluster, never among the common external labels."""
+    p: list[str] = []
+    prom = cfg.observability.prometheus
+    at = "meshbridge:observability.prometheus"
+    if prom.cluster_label in prom.external_labels:
+        p.append(
+            f"{at}.externalLabels: {show(prom.cluster_label)} is the cluster label (clusterLabel): meshbridge sets it "
+            "to each cluster's name"
+        )
+    central = prom.central
+    if central is None:
+        return p
+    known = [c.name for c in cfg.clusters]
+    if central.mode == "remoteWrite":
+        if central.url is None:
+            p.append(f"{at}.central.url: required with mode remoteWrite (the central Prometheus' remote-write URL)")
+        if central.targets is not None:
+            p.append(f"{at}.central.targets: only with mode federation")
+    else:
+        if central.url is not None:
+            p.append(f"{at}.central.url: only with mode remoteWrite")
+        targets = central.targets or {}
+        for name in targets:
+            if name not in known:
+                p.append(f"{key_path(at + '.central.targets', [name])}: unknown cluster (known: {', '.join(known)})")
+        missing = [n for n in known if n not in targets]
+        if missing:
+            p.append(
+                f"{at}.central.targets: no Prometheus address (host:port) for {', '.join(missing)}: "
+                "the central Prometheus federates every cluster"
+            )
+    return p
+
+
+# ------------------------------------------------------------- meshbridge:mesh.model (discovery)
+
+# Which connectivity modes carry an istiod's API-server traffic to another cluster's VPC
+# (docs/architecture.md, "Discovery models"): a routed network (peering, transit gateway) reaches an
+# EKS private endpoint; PrivateLink fronts only the east-west gateway's NLB, never an EKS API
+# endpoint, so there each read cluster's endpoint must be declared reachable by other means.
+API_SERVER_CARRIERS = ("routed",)
+KUBERNETES_HOSTS = ("kubernetes", "kubernetes.default", "kubernetes.default.svc")
+
+
+def discovery_problems(cfg: MeshConfig) -> list[str]:
+    """mesh.model and primaryCluster agree; every cluster whose API server another istiod reads has
+    an endpoint and a CA (here or from its infraStack) that the connectivity can carry; services
+    using discovery only where it exists; primary-remote's limits (docs/configuration.md)."""
+    p: list[str] = []
+    mesh = cfg.mesh
+    index = {c.name: i for i, c in enumerate(cfg.clusters)}
+    known = ", ".join(index) or "none"
+    if mesh.model == "primary-remote":
+        if mesh.primary_cluster is None:
+            p.append(
+                "meshbridge:mesh.primaryCluster: required with model primary-remote "
+                "(the cluster whose istiod controls the others)"
+            )
+        elif mesh.primary_cluster not in index:
+            p.append(f"meshbridge:mesh.primaryCluster: unknown cluster {show(mesh.primary_cluster)} (known: {known})")
+        if mesh.connectivity == "privatelink" and mesh.gateway_dns is None:
+            p.append(
+                "meshbridge:mesh.gatewayDns: required with model primary-remote in privatelink mode: the primary's "
+                "istiod gives every proxy of the mesh one address per network gateway (meshNetworks, "
+                "remotePilotAddress), and only a private DNS name (<cluster>.<gatewayDns> in every VPC) is the "
+                "same from every cluster; each VPC endpoint has its own name"
+            )
+    elif mesh.primary_cluster is not None:
+        p.append(f"meshbridge:mesh.primaryCluster: only with model primary-remote (model is {mesh.model})")
+    if mesh.discovery and len(cfg.clusters) < 2:
+        p.append(f"meshbridge:mesh.model: {mesh.model} needs at least two clusters")
+    for name in cfg.read_clusters() if not p else []:
+        i = index[name]
+        c = cfg.clusters[i]
+        at = f"meshbridge:clusters[{i}]"
+        readers = ", ".join(cfg.secret_holders(name))
+        if c.api_server.endpoint is None and not c.from_stack("api_server_endpoint"):
+            p.append(
+                f"{at}.apiServer.endpoint: required with model {mesh.model}: the istiod of {readers} reads "
+                f"{name}'s API server (set it here or map it in infraStack.outputs.apiServerEndpoint)"
+            )
+        elif c.api_server.endpoint is not None:
+            host = (urllib.parse.urlsplit(c.api_server.endpoint).hostname or "").rstrip(".")
+            if host in KUBERNETES_HOSTS or host.endswith(".svc") or host.endswith(".svc.cluster.local"):
+                p.append(
+                    f"{at}.apiServer.endpoint: {show(c.api_server.endpoint)} is the in-cluster name; the istiod "
+                    f"of {readers} runs in another cluster and needs the endpoint it can reach"
+                )
+        if c.api_server.ca_data is None and not c.from_stack("api_server_ca"):
+            p.append(
+                f"{at}.apiServer.caData: required with model {mesh.model} (the base64 CA of {name}'s API server; "
+                "or map it in infraStack.outputs.apiServerCa)"
+            )
+        if mesh.connectivity not in API_SERVER_CARRIERS and not c.api_server.reachable:
+            p.append(
+                f"{at}.apiServer.reachable: the istiod of {readers} must reach {name}'s API server across VPCs; "
+                f"connectivity {mesh.connectivity} cannot carry it (PrivateLink fronts the east-west gateway's "
+                "NLB, never an EKS API endpoint): use connectivity routed, or make the endpoint reachable "
+                "another way (public endpoint with an allow-list, a routed private endpoint) and set "
+                "apiServer.reachable: true"
+            )
+    remotes = set(cfg.remote_clusters()) if not p else set()
+    for i, s in enumerate(cfg.services):
+        at = f"meshbridge:services[{i}]"
+        if s.import_mode == "discovery":
+            if not mesh.discovery:
+                p.append(
+                    f"{at}.importMode: discovery needs meshbridge:mesh.model multi-primary or primary-remote "
+                    "(model imports has no remote secrets)"
+                )
+            if s.alias is not None:
+                p.append(
+                    f"{at}.importMode: discovery imports the service under its own name; an alias needs "
+                    "importMode explicit (a ServiceEntry under the alias)"
+                )
+            if s.traffic_policy is not None:
+                p.append(
+                    f"{at}.importMode: a trafficPolicy is applied by the import's DestinationRule; with "
+                    "discovery there is none: use importMode explicit or distribute a DestinationRule"
+                )
+            if s.per_pod is not None:
+                p.append(
+                    f"{at}.importMode: per-pod hosts need importMode explicit (discovery knows no per-pod "
+                    "alias; the producer's per-pod Services are imported by ServiceEntry)"
+                )
+        for j, prod in enumerate(s.exported_from):
+            if prod in remotes:
+                p.append(
+                    f"{at}.exportedFrom[{j}]: {prod!r} is a remote cluster of primary-remote: its Istio "
+                    "configuration (Gateway host, AuthorizationPolicy) is read from the primary only, and "
+                    "meshbridge does not place it there; export from the primary or use multi-primary"
+                )
+        for j, cons in enumerate(s.consumers):
+            if cons.cluster in remotes and s.import_mode == "explicit":
+                p.append(
+                    f"{at}.consumers[{j}].cluster: {cons.cluster!r} is a remote cluster of primary-remote: "
+                    "an explicit import there (ServiceEntry) would be ignored (the primary's istiod reads Istio "
+                    "configuration from the primary only); set importMode: discovery"
+                )
+    for i, d in enumerate(cfg.distribute):
+        picked = [c for c in cfg.selected_clusters(i) if c in remotes]
+        istio = [o for o in (d.manifests or []) if isinstance(o, dict) and "istio.io/" in str(o.get("apiVersion", ""))]
+        if picked and (istio or d.file is not None):
+            p.append(
+                f"meshbridge:distribute[{i}].clusterSelector: selects the remote cluster {picked[0]!r} of "
+                "primary-remote, whose Istio configuration is ignored (the primary's istiod reads the primary's "
+                "only); select the primary instead"
+            )
     return p

@@ -18,12 +18,21 @@ import pulumi
 from pydantic import TypeAdapter, ValidationError
 
 from stacks.config_checks import check_manifest, cross_checks
-from stacks.config_model import CaSettings, ClusterSpec, DistributeSpec, MeshConfig, MeshSettings, ServiceSpec
+from stacks.config_model import (
+    CaSettings,
+    ClusterSpec,
+    DistributeSpec,
+    MeshConfig,
+    MeshSettings,
+    ObservabilitySettings,
+    ServiceSpec,
+    VerifySettings,
+)
 from stacks.problems import NAMESPACE, ConfigError, key_path, show
 from stacks.strict import strict_checks
 from stacks.yamlsafe import YamlError, read_yaml
 
-TOP_LEVEL_KEYS = ("mesh", "ca", "clusters", "services", "distribute")
+TOP_LEVEL_KEYS = ("mesh", "ca", "clusters", "services", "distribute", "verify", "observability")
 
 
 def _path(key: str, loc: tuple[Any, ...]) -> str:
@@ -51,8 +60,10 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "clusters": TypeAdapter(list[ClusterSpec]),
     "services": TypeAdapter(list[ServiceSpec]),
     "distribute": TypeAdapter(list[DistributeSpec]),
+    "verify": TypeAdapter(VerifySettings),
+    "observability": TypeAdapter(ObservabilitySettings),
 }
-_DEFAULTS: dict[str, Any] = {"ca": {}, "services": [], "distribute": []}
+_DEFAULTS: dict[str, Any] = {"ca": {}, "services": [], "distribute": [], "verify": {}, "observability": {}}
 
 
 def parse_config(raw: dict[str, Any], project_root: Path | str = ".", extra_keys: tuple[str, ...] = ()) -> MeshConfig:

@@ -131,6 +131,9 @@ ServiceName = Annotated[
     AfterValidator(_check(DNS_1035_RE, "Service name (DNS-1035 label: a lower case letter first, at most 63)")),
 ]
 OutputName = Annotated[str, AfterValidator(_check(OUTPUT_NAME_RE, "stack output name"))]
+PinnedImage = Annotated[
+    str, AfterValidator(_check(IMAGE_DIGEST_RE, "image reference pinned by digest (name@sha256:<64 hex>)"))
+]
 
 
 def label_problem(key: Any, value: Any) -> Optional[str]:
@@ -236,6 +239,16 @@ class MeshSettings(Model):
     istio: IstioSettings = IstioSettings()
     gateway_dns: Optional[DnsName] = None
     allowed_accounts: Optional[list[AccountId]] = None
+    # how clusters learn of each other's services (docs/architecture.md, "Discovery models"):
+    # explicit imports only, or Istio's endpoint discovery through remote secrets
+    model: Literal["imports", "multi-primary", "primary-remote"] = "imports"
+    # primary-remote: the cluster whose istiod controls every other cluster
+    primary_cluster: Optional[DnsLabel] = None
+
+    @property
+    def discovery(self) -> bool:
+        """Istio's endpoint discovery (remote secrets, meshNetworks) is on."""
+        return self.model != "imports"
 
 
 # ------------------------------------------------------------------------------ meshbridge:ca
@@ -293,6 +306,48 @@ class VpcSettings(Model):
         return value
 
 
+class ApiServer(Model):
+    """How other clusters' istiod reach this cluster's Kubernetes API server (discovery models)."""
+
+    endpoint: Optional[str] = None  # https:// URL of the API server (EKS: the cluster endpoint)
+    ca_data: Optional[str] = None  # base64 PEM of the API server's CA (EKS: certificateAuthority.data)
+    # the endpoint is reachable from the other clusters' VPCs by other means than meshbridge's
+    # connectivity (public endpoint with an allow-list, a routed private endpoint): required in
+    # privatelink mode, which cannot carry API-server traffic
+    reachable: bool = False
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return value
+        try:
+            url = urllib.parse.urlsplit(value) if len(value) <= 2048 else None
+        except ValueError:
+            url = None
+        host = (url.hostname or "") if url else ""
+        if (
+            url is None
+            or url.scheme != "https"
+            or not value.isascii()
+            or not value.isprintable()
+            or " " in value
+            or "@" in url.netloc
+            or not host
+            or url.query
+            or url.fragment
+        ):
+            raise ValueError(f"{show(value)} must be an https:// URL of the API server (no credentials, no query)")
+        return value
+
+    @field_validator("ca_data")
+    @classmethod
+    def _ca(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9+/]{20,65536}={0,2}", value, re.ASCII):
+            raise ValueError("must be the base64 encoded PEM of the API server's CA (as in a kubeconfig)")
+        return value
+
+
 class AwsSettings(Model):
     assume_role_arn: Optional[RoleArn] = None
 
@@ -305,6 +360,8 @@ class InfraStackOutputs(Model):
     subnet_ids: Optional[OutputName] = None
     kubeconfig: Optional[OutputName] = None
     account_id: Optional[OutputName] = None
+    api_server_endpoint: Optional[OutputName] = None
+    api_server_ca: Optional[OutputName] = None
 
 
 class InfraStack(Model):
@@ -323,6 +380,7 @@ class ClusterSpec(Model):
     vpc: VpcSettings = VpcSettings()
     aws: AwsSettings = AwsSettings()
     infra_stack: Optional[InfraStack] = None
+    api_server: ApiServer = ApiServer()
 
     def from_stack(self, key: str) -> Optional[str]:
         """The upstream output name that fills `key` (an InfraStackOutputs field), if any."""
@@ -421,7 +479,6 @@ class LocalCallers(Model):
         return _check_principals(value)
 
 
-
 def _http_path(value: str) -> str:
     if len(value) > 1024 or not HTTP_PATH_RE.match(value):
         raise ValueError(f"path {show(value)} must start with '/' and be printable ASCII without spaces (at most 1024)")
@@ -450,6 +507,7 @@ class ServiceCheck(Model):
     method: Optional[Literal["GET", "HEAD", "OPTIONS"]] = None
     expect_status: Optional[Annotated[list[HttpStatus], AfterValidator(_unique)]] = Field(None, min_length=1)
 
+
 class ServiceSpec(Model):
     name: ServiceName
     namespace: DnsLabel
@@ -463,6 +521,10 @@ class ServiceSpec(Model):
     consumers: list[ConsumerSpec] = Field(min_length=1)
     traffic_policy: Optional[dict[str, Any]] = None
     local_callers: Optional[LocalCallers] = None
+    # explicit: ServiceEntry + DestinationRule in every consumer; discovery: the consumers' istiod
+    # discovers the producers' endpoints through the remote secrets (mesh.model multi-primary or
+    # primary-remote), the producers still pass the host and authorize the consumers
+    import_mode: Literal["explicit", "discovery"] = "explicit"
     check: Optional[ServiceCheck] = None
 
     @property
@@ -536,7 +598,6 @@ class DistributeSpec(Model):
     file: Optional[Annotated[str, AfterValidator(_text(4096))]] = None
 
 
-
 # -------------------------------------------------------------------------- meshbridge:verify
 
 
@@ -544,9 +605,7 @@ class ConnectivityCheckSettings(Model):
     """`verify.connectivity`: a Job per (consumer cluster, imported host, port) that `pulumi up` waits for."""
 
     enabled: bool = False
-    image: Annotated[str, AfterValidator(_check(IMAGE_DIGEST_RE, "image reference pinned by digest (name@sha256:<64 hex>)"))] = (
-        CHECK_IMAGE
-    )
+    image: PinnedImage = CHECK_IMAGE
     # how long a check keeps trying before it fails (the mesh converges: endpoints, DNS, certificates)
     retry_seconds: int = Field(300, ge=10, le=3600)
     interval_seconds: int = Field(5, ge=1, le=60)
@@ -604,6 +663,7 @@ class ObservabilitySettings(Model):
     tracing: Optional[TracingSettings] = None
     prometheus: PrometheusSettings = PrometheusSettings()
 
+
 # ------------------------------------------------------------------------------ whole config
 
 
@@ -636,10 +696,33 @@ class MeshConfig(Model):
         return [p for p in service.exported_from if p != consumer]
 
     def pairs(self) -> list[tuple[str, str]]:
-        """(consumer, producer) pairs that need a private link, from the services' consumers."""
+        """(consumer, producer) pairs that need a private link, from the services' consumers; with
+        endpoint discovery (mesh.model multi-primary or primary-remote) every ordered pair."""
+        if self.mesh.discovery:
+            names = [c.name for c in self.clusters]
+            return [(a, b) for a in names for b in names if a != b]
         found = {(c.cluster, p) for s in self.services for c in s.consumers for p in s.exported_from if p != c.cluster}
         order = {c.name: i for i, c in enumerate(self.clusters)}
         return sorted(found, key=lambda pair: (order[pair[0]], order[pair[1]]))
+
+    def remote_clusters(self) -> list[str]:
+        """primary-remote: the clusters without a control plane of their own (cluster order)."""
+        if self.mesh.model != "primary-remote":
+            return []
+        return [c.name for c in self.clusters if c.name != self.mesh.primary_cluster]
+
+    def secret_holders(self, target: str) -> list[str]:
+        """The clusters whose istiod reads `target`'s API server (hold its remote secret): every other
+        cluster in multi-primary, the primary for a remote in primary-remote, none otherwise."""
+        if self.mesh.model == "multi-primary":
+            return [c.name for c in self.clusters if c.name != target]
+        if self.mesh.model == "primary-remote" and target in self.remote_clusters():
+            return [str(self.mesh.primary_cluster)]
+        return []
+
+    def read_clusters(self) -> list[str]:
+        """Clusters whose API server another cluster's istiod reads (each gets a reader account)."""
+        return [c.name for c in self.clusters if self.secret_holders(c.name)]
 
     def exported_hosts(self, cluster: str) -> list[str]:
         """Real FQDNs the cluster's east-west gateway must pass through according to the configuration

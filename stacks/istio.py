@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 
@@ -20,10 +20,20 @@ from components.istio import (
     IstioControlPlane,
     IstioControlPlaneArgs,
 )
+from components.telemetry import tracing_extension_provider
 from stacks import names
 from stacks.clusters import Clusters
 from stacks.config_model import MeshConfig
 from stacks.pki import Pki
+
+
+@dataclass(frozen=True)
+class IstiodSettings:
+    """What one cluster's istiod values get from the discovery model (stacks/discovery.py)."""
+
+    mesh_networks: Optional[pulumi.Input[Mapping[str, Any]]] = None  # global.meshNetworks
+    external_istiod: bool = False  # primary-remote's primary
+    remote_pilot_address: Optional[pulumi.Input[str]] = None  # primary-remote's remote: Istio's remote profile
 
 
 @dataclass
@@ -44,11 +54,24 @@ class EastWestGateways:
     by_cluster: dict[str, EastWestGateway] = field(default_factory=dict)
 
 
-def wire_control_planes(cfg: MeshConfig, clusters: Clusters, pki: Pki) -> ControlPlanes:
+def extension_providers(cfg: MeshConfig) -> tuple[dict[str, Any], ...]:
+    """istiod's `meshConfig.extensionProviders`: the tracing collector of `meshbridge:observability`
+    (the Telemetry objects of stacks/telemetry.py name it), none without tracing."""
+    tracing = cfg.observability.tracing
+    if tracing is None:
+        return ()
+    return (tracing_extension_provider(tracing.provider, tracing.service, tracing.collector_port),)
+
+
+def wire_control_planes(
+    cfg: MeshConfig, clusters: Clusters, pki: Pki, istiod: Optional[Mapping[str, IstiodSettings]] = None
+) -> ControlPlanes:
+    """An `IstioControlPlane` per cluster; `istiod`: the discovery model's settings per cluster."""
     settings = cfg.mesh.istio
     planes = ControlPlanes()
     for spec in cfg.clusters:
         cluster = clusters[spec.name]
+        found = (istiod or {}).get(spec.name, IstiodSettings())
         planes.by_cluster[spec.name] = IstioControlPlane(
             names.control_plane(spec.name),
             IstioControlPlaneArgs(
@@ -64,6 +87,10 @@ def wire_control_planes(cfg: MeshConfig, clusters: Clusters, pki: Pki) -> Contro
                 namespace=cluster.istio_namespace,
                 cacerts=pki.cacerts[spec.name],
                 multi_root=pki.multi_root,
+                mesh_networks=found.mesh_networks,
+                external_istiod=found.external_istiod,
+                remote_pilot_address=found.remote_pilot_address,
+                extension_providers=extension_providers(cfg),
             ),
             opts=pulumi.ResourceOptions(parent=cluster),
         )
@@ -77,12 +104,15 @@ def wire_eastwest(
     exported_hosts: Mapping[str, Sequence[str]],
 ) -> EastWestGateways:
     """An east-west gateway for every cluster with exported hosts (cluster -> real FQDNs, from the
-    services part), in cluster order."""
+    services part), in cluster order; with endpoint discovery for every cluster (a remote of
+    primary-remote without Gateway objects of its own: the primary's apply to its gateway), and
+    primary-remote's primary exposes istiod through it."""
     settings = cfg.mesh.istio
     gateways = EastWestGateways()
+    primary = cfg.mesh.primary_cluster if cfg.mesh.model == "primary-remote" else None
     for spec in cfg.clusters:
         hosts = sorted(set(exported_hosts.get(spec.name, ())))
-        if not hosts:
+        if not hosts and not cfg.mesh.discovery:
             continue
         cluster = clusters[spec.name]
         gateways.by_cluster[spec.name] = EastWestGateway(
@@ -96,6 +126,7 @@ def wire_eastwest(
                 provider=cluster.k8s_provider,
                 istiod=control_planes.by_cluster[spec.name].istiod,
                 hosts=tuple(hosts),
+                expose_istiod=spec.name == primary,
             ),
             opts=pulumi.ResourceOptions(parent=cluster),
         )

@@ -3,24 +3,31 @@
 Each part is a function of the parts it needs and returns its own typed result, so the order below
 is the order of the data flow (docs/architecture.md, "Layout of the program"):
 
-    clusters -> pki -> control planes -> exports -> east-west gateways -> network -> imports
-                                      \\-> distributions
+    clusters -> pki -> network (AWS) -> discovery -> control planes -> exports -> east-west gateways
+             -> gateway bindings -> imports
+                                      \\-> distributions, telemetry
+    ... -> connectivity checks (after every object of their path, in both clusters)
 
+The network's AWS parts come first: istiod's meshNetworks (discovery models) names their addresses.
 The east-west gateways pass through the hosts the exports export; the network's TargetGroupBinding
-waits for the east-west gateway release; imports point at the network's gateway addresses.
+waits for the east-west gateway release (`bind_gateways`); imports point at the network's gateway
+addresses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stacks.checks import Checks, wire_checks
 from stacks.clusters import Clusters, wire_clusters
 from stacks.config_model import MeshConfig
+from stacks.discovery import Discovery, wire_discovery
 from stacks.distribution import Distributions, wire_distributions
 from stacks.istio import ControlPlanes, EastWestGateways, wire_control_planes, wire_eastwest
-from stacks.network import Network, gateway_clusters, wire_network
+from stacks.network import Network, bind_gateways, gateway_clusters, wire_network
 from stacks.pki import Pki, wire_pki
 from stacks.services import Exports, Imports, wire_exports, wire_imports
+from stacks.telemetry import Telemetry, wire_telemetry
 
 
 @dataclass(frozen=True)
@@ -34,19 +41,26 @@ class Mesh:
     exports: Exports
     eastwest: EastWestGateways
     network: Network
+    discovery: Discovery
     imports: Imports
     distributions: Distributions
+    telemetry: Telemetry
+    checks: Checks
 
 
 def build_mesh(cfg: MeshConfig) -> Mesh:
     clusters = wire_clusters(cfg, readiness_gate=set(gateway_clusters(cfg)))
     pki = wire_pki(cfg, clusters)
-    control_planes = wire_control_planes(cfg, clusters, pki)
+    network = wire_network(cfg, clusters)
+    discovery = wire_discovery(cfg, clusters, network)
+    control_planes = wire_control_planes(cfg, clusters, pki, discovery.istiod)
     exports = wire_exports(cfg, clusters, control_planes)
     eastwest = wire_eastwest(cfg, clusters, control_planes, exports.hosts_by_cluster())
-    network = wire_network(cfg, clusters, eastwest)
+    network = bind_gateways(network, eastwest)
     imports = wire_imports(cfg, clusters, control_planes, exports, network)
     distributions = wire_distributions(cfg, clusters, control_planes)
+    telemetry = wire_telemetry(cfg, clusters, control_planes)
+    checks = wire_checks(cfg, clusters, pki, control_planes, exports, eastwest, network, imports, distributions)
     return Mesh(
         config=cfg,
         clusters=clusters,
@@ -55,6 +69,9 @@ def build_mesh(cfg: MeshConfig) -> Mesh:
         exports=exports,
         eastwest=eastwest,
         network=network,
+        discovery=discovery,
         imports=imports,
         distributions=distributions,
+        telemetry=telemetry,
+        checks=checks,
     )

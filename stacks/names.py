@@ -88,8 +88,34 @@ def private_gateway(producer: str) -> str:
     return f"{producer}-eastwest"
 
 
+def istio_reader(cluster: str) -> str:
+    """`IstioReader` (remote-secret reader account and token) of one cluster (discovery models)."""
+    return f"{cluster}-istio-reader"
+
+
+def remote_secret(holder: str, target: str) -> str:
+    """`RemoteSecret` in `holder` for `target`'s API server (discovery models)."""
+    return f"{holder}-remote-secret-{target}"
+
+
 def distribution(entry: str) -> str:
     return f"distribute-{entry}"
+
+
+def connectivity_checks(cluster: str) -> str:
+    """`ConnectivityChecks` of one consumer cluster (its check Jobs)."""
+    return f"{cluster}-connectivity-checks"
+
+
+def connectivity_check(cluster: str, host: str, port: str | int) -> str:
+    """The check Job of one (consumer cluster, imported host, port): stable while the path exists; what
+    it tests changes the Job's Kubernetes name instead (components/checks.py), which replaces it."""
+    return f"{cluster}-check-{host}-{port}"
+
+
+def mesh_telemetry(cluster: str) -> str:
+    """`MeshTelemetry` of one cluster (the mesh-wide Telemetry object)."""
+    return f"{cluster}-telemetry"
 
 
 def object_filename(obj: Mapping[str, Any]) -> str:

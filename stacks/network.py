@@ -16,6 +16,7 @@ import pulumi
 
 from components.constants import GATEWAY_PORT
 from components.network import (
+    GatewayBindingArgs,
     GatewayConsumer,
     GatewayEndpoint,
     GatewayEndpointArgs,
@@ -29,7 +30,10 @@ from stacks.istio import EastWestGateways
 
 
 def gateway_clusters(cfg: MeshConfig) -> list[str]:
-    """Producers that someone consumes: each gets a PrivateGateway (NLB + TargetGroupBinding)."""
+    """Producers that someone consumes: each gets a PrivateGateway (NLB + TargetGroupBinding). With
+    endpoint discovery every cluster (every network's gateway is in the others' meshNetworks)."""
+    if cfg.mesh.discovery:
+        return [c.name for c in cfg.clusters]
     consumed = {p for _, p in cfg.pairs()}
     return [p for p in cfg.producers() if p in consumed]
 
@@ -58,6 +62,17 @@ class Network:
             return self.endpoints[(consumer, producer)].address
         return self.gateways[producer].nlb_dns_name
 
+    def shared_gateway_address(self, producer: str) -> pulumi.Output[str]:
+        """The one address of `producer`'s gateway that every other cluster can use (primary-remote:
+        the primary's istiod hands the same address to every proxy): the NLB's DNS name in routed
+        mode, `<producer>.<gatewayDns>` (a private zone in each consumer VPC) in privatelink mode."""
+        consumers = [c for c, p in self.pairs if p == producer]
+        if not consumers:
+            raise ValueError(f"no cluster reaches {producer!r}")
+        if self.connectivity == "privatelink" and self.endpoints[(consumers[0], producer)].zone is None:
+            raise ValueError("privatelink without mesh.gatewayDns has a different address per consumer")
+        return self.gateway_address(consumers[0], producer)
+
     def cluster_outputs(self, name: str) -> dict[str, Any]:
         gateway: Optional[dict[str, Any]] = None
         if name in self.gateways:
@@ -72,9 +87,10 @@ class Network:
         return {"gatewayAddresses": addresses, "gateway": gateway}
 
 
-def wire_network(cfg: MeshConfig, clusters: Clusters, eastwest: EastWestGateways) -> Network:
-    """A PrivateGateway per consumed producer (its TargetGroupBinding after the producer's east-west
-    gateway release), then in privatelink mode a GatewayEndpoint per (consumer, producer) pair."""
+def wire_network(cfg: MeshConfig, clusters: Clusters) -> Network:
+    """A PrivateGateway per consumed producer (its AWS parts; `bind_gateways` adds the
+    TargetGroupBinding once the east-west gateway release exists), then in privatelink mode a
+    GatewayEndpoint per (consumer, producer) pair."""
     mode = cfg.mesh.connectivity
     net = Network(connectivity=mode, pairs=cfg.pairs())
     for producer in gateway_clusters(cfg):
@@ -104,10 +120,7 @@ def wire_network(cfg: MeshConfig, clusters: Clusters, eastwest: EastWestGateways
                 aws_provider=cluster.aws_provider,
                 k8s_provider=cluster.k8s_provider,
                 istio_namespace=cluster.istio_namespace,
-                # the binding's serviceRef (the istio-eastwestgateway Service) exists only after the
-                # gateway release; gateway pods created once the binding exists (every later
-                # rollout) carry the controller's readiness gate (istio-system is labelled for it)
-                depends_on=[eastwest.by_cluster[producer].release],
+                istiod_ports=cfg.mesh.model == "primary-remote" and producer == cfg.mesh.primary_cluster,
             ),
             opts=pulumi.ResourceOptions(parent=cluster),
         )
@@ -133,3 +146,13 @@ def wire_network(cfg: MeshConfig, clusters: Clusters, eastwest: EastWestGateways
                 opts=pulumi.ResourceOptions(parent=clusters[consumer]),
             )
     return net
+
+
+def bind_gateways(network: Network, eastwest: EastWestGateways) -> Network:
+    """Each PrivateGateway's TargetGroupBinding, after the producer's east-west gateway release: the
+    binding's serviceRef (the istio-eastwestgateway Service) exists only after the release; gateway
+    pods created once the binding exists (every later rollout) carry the controller's readiness
+    gate (istio-system is labelled for it)."""
+    for producer, gateway in network.gateways.items():
+        gateway.bind(GatewayBindingArgs(depends_on=[eastwest.by_cluster[producer].release]))
+    return network

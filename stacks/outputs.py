@@ -9,6 +9,7 @@ import pulumi
 from components.constants import GATEWAY_PORT
 from stacks.istio import istio_outputs
 from stacks.mesh import Mesh
+from stacks.telemetry import observability_outputs
 
 OUTPUTS_VERSION = 1
 
@@ -29,6 +30,8 @@ def cluster_outputs(mesh: Mesh, name: str) -> dict[str, Any]:
         **mesh.network.cluster_outputs(name),
         **mesh.exports.cluster_outputs(name),
         **mesh.imports.cluster_outputs(name),
+        **mesh.discovery.cluster_outputs(name),
+        **mesh.checks.cluster_outputs(name),
     }
 
 
@@ -43,8 +46,12 @@ def build_outputs(mesh: Mesh) -> dict[str, Any]:
             "mtls": cfg.mesh.mtls,
             "importNamespace": cfg.mesh.import_namespace,
             "istioVersion": cfg.mesh.istio.version,
+            # only with a discovery model: the default (imports) keeps the contract of version 1 as it was
+            **({"model": cfg.mesh.model} if cfg.mesh.discovery else {}),
+            **({"primaryCluster": cfg.mesh.primary_cluster} if cfg.mesh.primary_cluster else {}),
         },
         "clusters": {c.name: cluster_outputs(mesh, c.name) for c in cfg.clusters},
+        "observability": observability_outputs(cfg),
         **mesh.pki.stack_outputs(),
     }
 

@@ -129,7 +129,10 @@ def wire_exports(cfg: MeshConfig, clusters: Clusters, control_planes: ControlPla
                     local_principals=list(local_callers.principals),
                     per_pod_replicas=s.per_pod.replicas if s.per_pod else None,
                     service_host_exported=service_host_exported,
-                    local_twin=s.local_twin if failover and producer in consumers else None,
+                    # (discovery: the consumer's istiod merges its own endpoints with the discovered ones)
+                    local_twin=s.local_twin
+                    if failover and producer in consumers and s.import_mode == "explicit"
+                    else None,
                     depends_on=control_planes.ready(producer),
                 ),
                 opts=pulumi.ResourceOptions(
@@ -191,6 +194,9 @@ def wire_imports(
     for s in cfg.services:
         ports = ports_of(s)
         imports.producers[s.key] = list(s.exported_from)
+        if s.import_mode == "discovery":
+            # the consumers' istiod discovers the producers' endpoints (stacks/discovery.py): no import
+            continue
         for consumer in s.consumers:
             name = consumer.cluster
             cluster = clusters[name]

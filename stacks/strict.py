@@ -25,7 +25,7 @@ import json
 import re
 from typing import Any, Optional
 
-from components.constants import EASTWEST_RELEASE, ISTIO_NAMESPACE
+from components.constants import EASTWEST_RELEASE, ISTIO_NAMESPACE, MESH_TELEMETRY
 from components.distribution import object_key
 from components.istio import CROSS_NETWORK_GATEWAY
 from components.pki import CACERTS_NAME
@@ -179,6 +179,8 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
         objs[("", "Namespace", "", ISTIO_NAMESPACE)] = "the istio-system Namespace"
         objs[("", "Secret", ISTIO_NAMESPACE, CACERTS_NAME)] = "the cacerts Secret (the cluster's CA)"
         objs[("security.istio.io", "PeerAuthentication", ISTIO_NAMESPACE, "default")] = "the mesh-wide mTLS policy"
+        if cfg.observability.access_logging or cfg.observability.tracing:
+            objs[("telemetry.istio.io", "Telemetry", ISTIO_NAMESPACE, MESH_TELEMETRY)] = "the mesh-wide Telemetry"
         if import_ns != ISTIO_NAMESPACE:
             objs[("", "Namespace", "", import_ns)] = "the import Namespace"
         if c.name in producers:
@@ -186,6 +188,10 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
             objs[("elbv2.k8s.aws", "TargetGroupBinding", ISTIO_NAMESPACE, EASTWEST_RELEASE)] = (
                 "the east-west gateway's TargetGroupBinding"
             )
+    from stacks.checks import planned_jobs  # the wiring of the checks imports the whole composition
+
+    for cluster, namespace, job in planned_jobs(cfg):
+        owned.setdefault(cluster, {})[("batch", "Job", namespace, job)] = "a connectivity check"
     for s in cfg.services:
         for producer in s.exported_from:
             objs = owned.setdefault(producer, {})

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from components.constants import GATEWAY_PORT
+from components.constants import GATEWAY_PORT, ISTIO_NAMESPACE
 from stacks.config import MeshConfig, ServiceSpec
 from synth.engine import SynthResult, unwrap
 from synth.judge import result_config
@@ -465,6 +465,23 @@ class Checker:
         return value.strip()
 
     # -- one path
+    def remote_secret(self, consumer: str, producer: str) -> None:
+        """The istiod serving `consumer` (its own; primary-remote: the primary's) reads `producer`'s
+        API server: it holds `istio-remote-secret-<producer>` keyed by the producer's name."""
+        mesh = self.config.mesh
+        holder = str(mesh.primary_cluster) if mesh.model == "primary-remote" else consumer
+        if holder == producer:
+            return
+        name = f"istio-remote-secret-{producer}"
+        found = [o for o in _of_kind(self.objs(holder), "Secret") if _meta(o) == (ISTIO_NAMESPACE, name)]
+        if not found:
+            raise BrokenLinkError(f"Secret {ISTIO_NAMESPACE}/{name} in {holder}", "missing (no endpoint discovery)")
+        meta = found[0].get("metadata") or {}
+        if (meta.get("labels") or {}).get("istio/multiCluster") != "true":
+            raise BrokenLinkError(describe(found[0], holder), 'lacks the label istio/multiCluster: "true"')
+        if producer not in (found[0].get("stringData") or found[0].get("data") or {}):
+            raise BrokenLinkError(describe(found[0], holder), f"has no key {producer!r} (the cluster name)")
+
     def walk(self, consumer: str, s: ServiceSpec, host: str, real: str, port: int, producer: str) -> None:
         spec_port = next(p for p in s.ports if p.port == port)
         http = spec_port.protocol in HTTP_PROTOCOLS
@@ -473,8 +490,16 @@ class Checker:
             f"{self.config.mesh.trust_domain}/ns/{p.split('/')[0]}/sa/{p.split('/')[1]}" for p in cons.principals
         ]
 
-        se, se_port = self.service_entry(consumer, host, port)
         local = producer == consumer
+        if s.import_mode == "discovery":
+            # no import: the istiod that serves the consumer discovers the producer's endpoints
+            if not local:
+                self.remote_secret(consumer, producer)
+                self.gateway(producer, s, real)
+            labels = self.producer_service(producer, s, real, port)
+            self.authorization(producer, s, labels, principals, port, http)
+            return
+        se, se_port = self.service_entry(consumer, host, port)
         if not local and consumer in s.exported_from and host == s.fqdn():
             # Istio keeps a Kubernetes Service over a ServiceEntry of the same host (sidecar scope:
             # "domain squatting" protection), so the import and its remote endpoints are ignored

@@ -129,6 +129,8 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
                                 "callers": callers,
                                 "namespace": s.namespace,
                                 "service": s.name,
+                                # only when true: the declarations of import-only stacks stay as they were
+                                **({"discovery": True} if s.import_mode == "discovery" else {}),
                             }
                         )
     return {

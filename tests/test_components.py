@@ -12,6 +12,7 @@ import pytest
 
 from components.constants import EASTWEST_RELEASE, GATEWAY_PORT, ISTIO_NAMESPACE, MANAGED_BY
 from components.network import (
+    GatewayBindingArgs,
     GatewayConsumer,
     GatewayEndpoint,
     GatewayEndpointArgs,
@@ -129,7 +130,7 @@ def _gateway(connectivity: Any) -> PrivateGateway:
     namespace = k8s.core.v1.Namespace(
         "ns", metadata={"name": ISTIO_NAMESPACE}, opts=pulumi.ResourceOptions(provider=k8s_provider)
     )
-    return PrivateGateway(
+    gateway = PrivateGateway(
         "cluster-b-eastwest",
         PrivateGatewayArgs(
             cluster="cluster-b",
@@ -151,6 +152,8 @@ def _gateway(connectivity: Any) -> PrivateGateway:
             istio_namespace=namespace,
         ),
     )
+    gateway.bind(GatewayBindingArgs())
+    return gateway
 
 
 def test_private_gateway_in_routed_mode() -> None:

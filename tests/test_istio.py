@@ -171,7 +171,16 @@ def test_control_plane_charts_per_cluster(result: SynthResult, cfg: MeshConfig) 
             assert inputs["name"] == name
             assert provider_cluster(result, reg) == c, f"{reg.name} is not on {c}'s kubernetes provider"
         assert values(base) == {}  # no revision: the default validating webhook stays `istiod`
-        assert values(istiod) == {
+        tracing = cfg.observability.tracing
+        assert tracing is not None  # both shipped stacks trace (tests/test_telemetry.py)
+        istiod_values = values(istiod)
+        assert istiod_values["meshConfig"].pop("extensionProviders") == [
+            {
+                "name": "meshbridge-tracing",
+                tracing.provider: {"service": tracing.service, "port": tracing.collector_port},
+            }
+        ]
+        assert istiod_values == {
             "base": {"validationFailurePolicy": "Fail"},  # docs/istio.md
             "global": {"meshID": cfg.mesh.id, "multiCluster": {"clusterName": c}, "network": spec.network},
             "meshConfig": {

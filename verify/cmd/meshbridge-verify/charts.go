@@ -104,7 +104,9 @@ func checkCharts(cluster string, decl *Declaration, objs []Object, releases []He
 		}
 	}
 
-	if istiod := releaseByChart(releases, "istiod"); istiod != nil {
+	if istiod := releaseByChart(releases, "istiod"); istiod != nil && str(istiod.Values, "profile") == "remote" {
+		problems = append(problems, checkRemoteProfile(cluster, network, istiod, rendered[istiod.Release])...)
+	} else if istiod != nil {
 		robjs := rendered[istiod.Release]
 		dep := findObject(robjs, "Deployment", "istiod")
 		cm := findObject(robjs, "ConfigMap", "istio")
@@ -215,4 +217,41 @@ func sortedMap(m map[string]string) string {
 		parts = append(parts, k+"="+m[k])
 	}
 	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// checkRemoteProfile: a remote cluster of primary-remote runs no istiod; Istio's remote profile
+// renders the `istiod` Service as the primary's gateway address and points the injection webhook
+// at it with this cluster's name and network in the path.
+func checkRemoteProfile(cluster, network string, istiod *HelmRelease, robjs []Object) []string {
+	var problems []string
+	fail := func(format string, args ...any) {
+		problems = append(problems, cluster+": "+fmt.Sprintf(format, args...))
+	}
+	if dep := findObject(robjs, "Deployment", "istiod"); dep != nil {
+		fail("the remote profile still renders %s", dep.Describe())
+	}
+	addr := str(istiod.Values, "global", "remotePilotAddress")
+	svc := findObject(robjs, "Service", "istiod")
+	switch {
+	case addr == "":
+		fail("helm istiod: profile remote without global.remotePilotAddress")
+	case svc == nil:
+		fail("Istio's remote profile rendered no Service istiod")
+	case str(svc.Spec(), "type") != "ExternalName" || str(svc.Spec(), "externalName") != addr:
+		fail("rendered Service istiod is %s %q, expected ExternalName %q (the primary's gateway)", str(svc.Spec(), "type"), str(svc.Spec(), "externalName"), addr)
+	}
+	want := "/inject/cluster/" + cluster + "/net/" + network
+	mwc := findObject(robjs, "MutatingWebhookConfiguration", "")
+	if mwc == nil {
+		fail("Istio's remote profile rendered no injection webhook")
+		return problems
+	}
+	for _, w := range list(mwc.Obj, "webhooks") {
+		wm, _ := w.(map[string]any)
+		ref := sub(wm, "clientConfig", "service")
+		if str(ref, "name") != "istiod" || str(ref, "path") != want {
+			fail("rendered %s webhook %s calls service %q path %q, expected istiod %q", mwc.Describe(), str(wm, "name"), str(ref, "name"), str(ref, "path"), want)
+		}
+	}
+	return problems
 }

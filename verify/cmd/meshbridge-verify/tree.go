@@ -74,6 +74,10 @@ type Path struct {
 	Callers        []Caller `json:"callers"`
 	Namespace      string   `json:"namespace"`
 	Service        string   `json:"service"`
+	// Discovery: no import in the consumer; its istiod (or primary-remote's primary) discovers the
+	// producer through a remote secret. The judge runs one cluster at a time and checks the
+	// producer's side only (gateway, authorization).
+	Discovery bool `json:"discovery"`
 }
 
 type LocalCallers struct {
