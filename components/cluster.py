@@ -28,7 +28,10 @@ class MeshClusterArgs:
     name: str  # cluster name: the Istio clusterName and the kubernetes provider's cluster_identifier
     region: str  # AWS region of the cluster (its aws.Provider's region)
     network: str  # Istio network of the cluster: the `topology.istio.io/network` label of istio-system
-    account_id: pulumi.Input[str]  # the only AWS account its aws.Provider may touch (allowed_account_ids)
+    # the only AWS account its aws.Provider may touch (allowed_account_ids); None without `aws`
+    account_id: Optional[pulumi.Input[str]]
+    # an aws.Provider for the cluster: False in local connectivity (no AWS resource at all)
+    aws: bool = True
     # exactly one of kube_context / kubeconfig (a secret Output)
     kube_context: Optional[str] = None
     kubeconfig: Optional[pulumi.Input[str]] = None
@@ -42,25 +45,16 @@ class MeshClusterArgs:
 class MeshCluster(pulumi.ComponentResource):
     """Groups a cluster's resources and owns its providers."""
 
-    aws_provider: aws.Provider
     k8s_provider: k8s.Provider
 
     def __init__(self, name: str, args: MeshClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("meshbridge:cluster:MeshCluster", name, None, opts)
         self.args = args
-        self.aws_provider = aws.Provider(
-            f"{name}-aws",
-            region=args.region,
-            # refuse to touch any other account than the cluster's own
-            allowed_account_ids=[args.account_id],
-            assume_roles=(
-                [aws.ProviderAssumeRoleArgs(role_arn=args.assume_role_arn, session_name=f"meshbridge-{name}")]
-                if args.assume_role_arn
-                else None
-            ),
-            default_tags=aws.ProviderDefaultTagsArgs(tags={"meshbridge:cluster": name, "managed-by": MANAGER}),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self._aws_provider: Optional[aws.Provider] = None
+        if args.aws:
+            if args.account_id is None:
+                raise ValueError(f"{name}: an AWS provider needs the cluster's account id")
+            self._aws_provider = self._new_aws_provider(name, args, args.account_id)
         self.k8s_provider = k8s.Provider(
             f"{name}-k8s",
             context=args.kube_context,
@@ -83,6 +77,28 @@ class MeshCluster(pulumi.ComponentResource):
             opts=self.child_opts(),
         )
         self.register_outputs({"name": name, "region": args.region, "network": args.network})
+
+    @property
+    def aws_provider(self) -> aws.Provider:
+        """The cluster's aws.Provider (never in local connectivity)."""
+        if self._aws_provider is None:
+            raise ValueError(f"{self.args.name}: no AWS provider in local connectivity")
+        return self._aws_provider
+
+    def _new_aws_provider(self, name: str, args: MeshClusterArgs, account_id: pulumi.Input[str]) -> aws.Provider:
+        return aws.Provider(
+            f"{name}-aws",
+            region=args.region,
+            # refuse to touch any other account than the cluster's own
+            allowed_account_ids=[account_id],
+            assume_roles=(
+                [aws.ProviderAssumeRoleArgs(role_arn=args.assume_role_arn, session_name=f"meshbridge-{name}")]
+                if args.assume_role_arn
+                else None
+            ),
+            default_tags=aws.ProviderDefaultTagsArgs(tags={"meshbridge:cluster": name, "managed-by": MANAGER}),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def child_opts(self, kind: str = "k8s", **kwargs) -> pulumi.ResourceOptions:
         """Options for a resource of this cluster: parented here, on the explicit provider."""

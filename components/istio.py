@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -247,6 +247,11 @@ class EastWestGatewayArgs:
     revision: Optional[str] = None  # the control plane revision whose istiod injects the gateway pods
     # primary-remote's primary: istiod on 15012 and 15017 through this gateway (expose-istiod sample)
     expose_istiod: bool = False
+    # the gateway Service's type: ClusterIP behind the Pulumi-owned NLB (AWS modes), LoadBalancer in
+    # local connectivity (MetalLB, k3d's servicelb, cloud-provider-kind give it an address)
+    service_type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
+    # local connectivity with an IPv4 gateway address: the address the LoadBalancer Service asks for
+    load_balancer_ip: Optional[str] = None
 
     def __post_init__(self) -> None:
         wild = [h for h in self.hosts if "*" in h]
@@ -263,8 +268,9 @@ def gateway_values(args: EastWestGatewayArgs) -> dict[str, Any]:
         # and the networkGatewayPorts below instead of the ingress ports
         "networkGateway": args.network,
         "labels": {"app": EASTWEST_RELEASE, **EASTWEST_SELECTOR},
-        # the Pulumi-owned internal NLB reaches the pods through a TargetGroupBinding (ip targets)
-        "service": {"type": "ClusterIP"},
+        # AWS modes: the Pulumi-owned internal NLB reaches the pods through a TargetGroupBinding (ip
+        # targets); local connectivity: a LoadBalancer Service at the configured address
+        "service": {"type": args.service_type},
         "networkGatewayPorts": {
             name: {"port": port, "targetPort": port} for name, port in NETWORK_GATEWAY_PORTS.items()
         },
@@ -272,6 +278,8 @@ def gateway_values(args: EastWestGatewayArgs) -> dict[str, Any]:
         "autoscaling": {"minReplicas": 2},
         "podDisruptionBudget": {"minAvailable": 1},
     }
+    if args.load_balancer_ip is not None:
+        values["service"]["loadBalancerIP"] = args.load_balancer_ip
     if args.revision:
         values["revision"] = args.revision
     return values

@@ -35,7 +35,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -314,6 +314,9 @@ class ServiceImportArgs:
     local: Optional[LocalEndpoint] = None  # the consumer's own instance, when it also exports the service
     traffic_policy: Optional[dict[str, Any]] = None  # the user's DestinationRule trafficPolicy
     gateway_port: int = GATEWAY_PORT  # the port of every remote endpoint (the gateway's AUTO_PASSTHROUGH)
+    # the ServiceEntry resolution: STATIC only when every endpoint address is an IP (local
+    # connectivity with IPv4 gateway addresses, as Istio's multicluster samples), else DNS
+    resolution: Literal["DNS", "STATIC"] = "DNS"
     # what the objects wait for: istiod of the cluster, the import namespace, the local twin's export
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
@@ -348,7 +351,7 @@ def service_entry_spec(args: ServiceImportArgs, imported: ImportedHost) -> dict[
     return {
         "hosts": [imported.host],
         "location": "MESH_INTERNAL",
-        "resolution": "DNS",
+        "resolution": args.resolution,
         "ports": [{"number": p.number, "name": p.name, "protocol": p.protocol} for p in args.ports],
         "endpoints": endpoints,
         "subjectAltNames": [spiffe_id(args.trust_domain, args.namespace, args.service_account)],

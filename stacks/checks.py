@@ -207,7 +207,9 @@ def wire_checks(
         for p in cfg.remote_producers(s, c):
             if (c, p) in network.endpoints:  # privatelink mode: the consumer's interface endpoint
                 needs.append(network.endpoints[(c, p)])
-            needs.extend([network.gateways[p], eastwest.by_cluster[p], exports.by_key[(s.key, p)], *cluster_parts(p)])
+            if p in network.gateways:  # AWS modes: the producer's NLB (none in local connectivity)
+                needs.append(network.gateways[p])
+            needs.extend([eastwest.by_cluster[p], exports.by_key[(s.key, p)], *cluster_parts(p)])
         if c in s.exported_from:
             needs.append(exports.by_key[(s.key, c)])
         return needs

@@ -24,10 +24,11 @@ from stacks.config_model import ClusterSpec, MeshConfig
 class ClusterInputs:
     """A cluster's values, literal from config or read from its infraStack (literal wins)."""
 
-    account_id: pulumi.Input[str]
-    vpc_id: pulumi.Input[str]
-    vpc_cidr: pulumi.Input[str]
-    subnet_ids: pulumi.Input[list[str]]
+    # the AWS values: None in local connectivity (no AWS resource; docs/local.md)
+    account_id: Optional[pulumi.Input[str]]
+    vpc_id: Optional[pulumi.Input[str]]
+    vpc_cidr: Optional[pulumi.Input[str]]
+    subnet_ids: Optional[pulumi.Input[list[str]]]
     # a secret Output, or None when the cluster is reached through a kube context
     kubeconfig: Optional[pulumi.Input[str]]
     # the API server as other clusters' istiod reach it (discovery models), when configured
@@ -63,18 +64,20 @@ def _value(refs: dict[str, pulumi.StackReference], spec: ClusterSpec, literal: A
     return refs[stack].get_output(out_name)
 
 
-def resolve_inputs(refs: dict[str, pulumi.StackReference], spec: ClusterSpec) -> ClusterInputs:
-    """The cluster's inputs; a StackReference is added to `refs` for an upstream stack not read yet."""
+def resolve_inputs(refs: dict[str, pulumi.StackReference], spec: ClusterSpec, aws: bool = True) -> ClusterInputs:
+    """The cluster's inputs; a StackReference is added to `refs` for an upstream stack not read yet.
+    Without `aws` (local connectivity) the account and VPC values are None."""
     kubeconfig = None
     if spec.kubernetes.kubeconfig is not None:
         kubeconfig = pulumi.Output.secret(spec.kubernetes.kubeconfig)
     elif spec.kubernetes.context is None:
         kubeconfig = pulumi.Output.secret(_value(refs, spec, None, "kubeconfig"))
+    aws_value = (lambda literal, key: _value(refs, spec, literal, key)) if aws else (lambda literal, key: None)
     return ClusterInputs(
-        account_id=_value(refs, spec, spec.account_id, "account_id"),
-        vpc_id=_value(refs, spec, spec.vpc.id, "vpc_id"),
-        vpc_cidr=_value(refs, spec, spec.vpc.cidr, "vpc_cidr"),
-        subnet_ids=_value(refs, spec, spec.vpc.subnet_ids, "subnet_ids"),
+        account_id=aws_value(spec.account_id, "account_id"),
+        vpc_id=aws_value(spec.vpc.id, "vpc_id"),
+        vpc_cidr=aws_value(spec.vpc.cidr, "vpc_cidr"),
+        subnet_ids=aws_value(spec.vpc.subnet_ids, "subnet_ids"),
         kubeconfig=kubeconfig,
         api_server_endpoint=_optional(refs, spec, spec.api_server.endpoint, "api_server_endpoint"),
         api_server_ca=_optional(refs, spec, spec.api_server.ca_data, "api_server_ca"),
@@ -91,10 +94,12 @@ def _optional(refs: dict[str, pulumi.StackReference], spec: ClusterSpec, literal
 def wire_clusters(cfg: MeshConfig, readiness_gate: Collection[str]) -> Clusters:
     """One `MeshCluster` per cluster, in config order. The clusters in `readiness_gate` (those with a
     TargetGroupBinding: docs/architecture.md, "Traffic path and AWS prerequisites") get the AWS Load
-    Balancer Controller's pod readiness gate label on istio-system."""
+    Balancer Controller's pod readiness gate label on istio-system. In local connectivity no cluster
+    gets an AWS provider."""
     clusters = Clusters()
+    aws = cfg.mesh.connectivity != "local"
     for spec in cfg.clusters:
-        inputs = resolve_inputs(clusters.stack_refs, spec)
+        inputs = resolve_inputs(clusters.stack_refs, spec, aws=aws)
         clusters.inputs[spec.name] = inputs
         clusters.components[spec.name] = MeshCluster(
             spec.name,
@@ -103,6 +108,7 @@ def wire_clusters(cfg: MeshConfig, readiness_gate: Collection[str]) -> Clusters:
                 region=spec.region,
                 network=spec.network,
                 account_id=inputs.account_id,
+                aws=aws,
                 kube_context=spec.kubernetes.context,
                 kubeconfig=inputs.kubeconfig,
                 assume_role_arn=spec.aws.assume_role_arn,

@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 from components.constants import ISTIO_NAMESPACE, service_fqdn
 from policy.rules import root_sidecar_problems
 from stacks import names
-from stacks.config_model import DNS_LABEL_RE, DNS_NAME_RE, LOCAL_TWIN_SUFFIX, MeshConfig, ServiceSpec
+from stacks.config_model import DNS_LABEL_RE, DNS_NAME_RE, LOCAL_TWIN_SUFFIX, ClusterSpec, MeshConfig, ServiceSpec
 from stacks.problems import key_path, show
 
 
@@ -168,6 +168,32 @@ def ca_problems(cfg: MeshConfig) -> list[str]:
 
 # ---------------------------------------------------------------------------- meshbridge:clusters
 
+# infraStack outputs that only AWS connectivity reads (refused in local mode)
+AWS_STACK_OUTPUTS = ("account_id", "vpc_id", "vpc_cidr", "subnet_ids")
+
+
+def _local_cluster_problems(at: str, c: ClusterSpec, reached: bool) -> list[str]:
+    """Local connectivity (one routed network, no AWS): no AWS key, and a gateway address for every
+    cluster whose east-west gateway another cluster reaches."""
+    p: list[str] = []
+    unused = "not used in local connectivity (no AWS resource is created): remove it"
+    if c.account_id is not None:
+        p.append(f"{at}.accountId: {unused}")
+    for field in ("id", "cidr", "subnet_ids"):
+        if getattr(c.vpc, field) is not None:
+            p.append(f"{at}.vpc.{to_camel(field)}: {unused}")
+    if c.aws.assume_role_arn is not None:
+        p.append(f"{at}.aws.assumeRoleArn: {unused}")
+    for key in AWS_STACK_OUTPUTS:
+        if c.from_stack(key):
+            p.append(f"{at}.infraStack.outputs.{to_camel(key)}: {unused}")
+    if reached and c.gateway is None:
+        p.append(
+            f"{at}.gateway.address: required in local connectivity: other clusters reach {c.name}'s east-west "
+            "gateway (a LoadBalancer Service) at this IPv4 address or DNS name (docs/local.md)"
+        )
+    return p
+
 
 def cluster_problems(cfg: MeshConfig) -> list[str]:
     """Unique names and networks, zone in region, Kubernetes access, VPC and account values present
@@ -179,6 +205,26 @@ def cluster_problems(cfg: MeshConfig) -> list[str]:
         p.append("meshbridge:clusters: at least one cluster is required")
     name_first = _first(names)
     network_first = _first([x.network for x in cfg.clusters])
+    # the clusters whose east-west gateway another cluster reaches (stacks/network.gateway_clusters)
+    reached: set[str] = set()
+    if mesh.connectivity == "local":
+        reached = (
+            set(names)
+            if mesh.discovery
+            else {p for s in cfg.services for cons in s.consumers for p in s.exported_from if p != cons.cluster}
+        )
+    if mesh.connectivity == "local":
+        for key, value in (("gatewayDns", mesh.gateway_dns), ("allowedAccounts", mesh.allowed_accounts)):
+            if value is not None:
+                p.append(f"meshbridge:mesh.{key}: not used in local connectivity (no AWS resource): remove it")
+        address_first = _first([x.gateway.address if x.gateway else None for x in cfg.clusters])
+        for i, c in enumerate(cfg.clusters):
+            if c.gateway is not None and address_first[c.gateway.address] != i:
+                other = cfg.clusters[address_first[c.gateway.address]].name
+                p.append(
+                    f"meshbridge:clusters[{i}].gateway.address: {c.gateway.address} is already the gateway address "
+                    f"of cluster {other!r} (one east-west gateway per cluster)"
+                )
     for i, c in enumerate(cfg.clusters):
         at = f"meshbridge:clusters[{i}]"
         if name_first[c.name] != i:
@@ -196,6 +242,14 @@ def cluster_problems(cfg: MeshConfig) -> list[str]:
             p.append(
                 f"{at}.kubernetes: no Kubernetes access: set kubernetes.context, kubernetes.kubeconfig "
                 "(secret) or infraStack.outputs.kubeconfig"
+            )
+        if mesh.connectivity == "local":
+            p.extend(_local_cluster_problems(at, c, c.name in reached))
+            continue
+        if c.gateway is not None:
+            p.append(
+                f"{at}.gateway: only with meshbridge:mesh.connectivity local (in {mesh.connectivity} mode the "
+                "gateway address is the NLB's or the VPC endpoint's, created by meshbridge)"
             )
         for field, stack_key in (("id", "vpc_id"), ("cidr", "vpc_cidr"), ("subnet_ids", "subnet_ids")):
             if getattr(c.vpc, field) is None and not c.from_stack(stack_key):
@@ -498,7 +552,7 @@ def observability_problems(cfg: MeshConfig) -> list[str]:
 # (docs/architecture.md, "Discovery models"): a routed network (peering, transit gateway) reaches an
 # EKS private endpoint; PrivateLink fronts only the east-west gateway's NLB, never an EKS API
 # endpoint, so there each read cluster's endpoint must be declared reachable by other means.
-API_SERVER_CARRIERS = ("routed",)
+API_SERVER_CARRIERS = ("routed", "local")
 KUBERNETES_HOSTS = ("kubernetes", "kubernetes.default", "kubernetes.default.svc")
 
 

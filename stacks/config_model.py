@@ -188,6 +188,37 @@ def repository_problem(value: str) -> Optional[str]:
     return None
 
 
+IPV4_RE = _full(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+
+
+def is_ipv4(value: str) -> bool:
+    """`value` is a dotted-quad IPv4 address (full match, ASCII digits)."""
+    return bool(IPV4_RE.match(value))
+
+
+def gateway_address_problem(value: str) -> Optional[str]:
+    """Why `value` is not a usable local-mode gateway address (None when it is): an IPv4 address a
+    pod of another cluster can reach, or a DNS name."""
+    if len(value) > 253:
+        return "is not an IPv4 address or DNS name (at most 253 characters)"
+    if IPV4_RE.match(value):
+        try:
+            ip = ipaddress.IPv4Address(value)
+        except ValueError:
+            return "is not an IPv4 address (each part 0-255, no leading zeros)"
+        if ip.is_loopback or ip.is_unspecified or ip.is_multicast or ip.is_link_local or ip.is_reserved:
+            return (
+                "is a loopback, unspecified, multicast, link-local or reserved address: "
+                "pods of another cluster cannot reach it"
+            )
+        return None
+    if re.fullmatch(r"[0-9.]+", value, re.ASCII):
+        return "is not an IPv4 address a.b.c.d"
+    if not DNS_NAME_RE.match(value):
+        return "must be an IPv4 address (a.b.c.d) or a DNS name (lower case labels separated by '.')"
+    return None
+
+
 def cidr_problem(value: str) -> Optional[str]:
     """Why `value` is not a VPC CIDR block as AWS allows it (None when it is)."""
     if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}", value, re.ASCII):
@@ -233,7 +264,8 @@ class IstioSettings(Model):
 class MeshSettings(Model):
     id: DnsLabel
     trust_domain: DnsName = "cluster.local"
-    connectivity: Literal["privatelink", "routed"] = "privatelink"
+    # local: clusters on one routed network (laptop, on-premises), no AWS resource at all
+    connectivity: Literal["privatelink", "routed", "local"] = "privatelink"
     mtls: Literal["STRICT", "PERMISSIVE"] = "STRICT"
     import_namespace: DnsLabel = ISTIO_NAMESPACE
     istio: IstioSettings = IstioSettings()
@@ -348,6 +380,21 @@ class ApiServer(Model):
         return value
 
 
+class GatewaySettings(Model):
+    """`clusters[].gateway` (local connectivity only): how the other clusters reach this cluster's
+    east-west gateway (a Service of type LoadBalancer, e.g. MetalLB on kind)."""
+
+    address: str  # IPv4 address (ServiceEntry resolution STATIC) or DNS name (resolution DNS)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        problem = gateway_address_problem(value)
+        if problem:
+            raise ValueError(f"{show(value)} {problem}")
+        return value
+
+
 class AwsSettings(Model):
     assume_role_arn: Optional[RoleArn] = None
 
@@ -381,6 +428,8 @@ class ClusterSpec(Model):
     aws: AwsSettings = AwsSettings()
     infra_stack: Optional[InfraStack] = None
     api_server: ApiServer = ApiServer()
+    # local connectivity: the address of this cluster's east-west gateway (docs/local.md)
+    gateway: Optional[GatewaySettings] = None
 
     def from_stack(self, key: str) -> Optional[str]:
         """The upstream output name that fills `key` (an InfraStackOutputs field), if any."""

@@ -23,7 +23,7 @@ from components.istio import (
 from components.telemetry import tracing_extension_provider
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import MeshConfig
+from stacks.config_model import MeshConfig, is_ipv4
 from stacks.pki import Pki
 
 
@@ -115,6 +115,8 @@ def wire_eastwest(
         if not hosts and not cfg.mesh.discovery:
             continue
         cluster = clusters[spec.name]
+        # local connectivity: the other clusters reach this gateway at its configured address
+        local = spec.gateway if cfg.mesh.connectivity == "local" else None
         gateways.by_cluster[spec.name] = EastWestGateway(
             names.eastwest_gateway(spec.name),
             EastWestGatewayArgs(
@@ -127,6 +129,8 @@ def wire_eastwest(
                 istiod=control_planes.by_cluster[spec.name].istiod,
                 hosts=tuple(hosts),
                 expose_istiod=spec.name == primary,
+                service_type="LoadBalancer" if local is not None else "ClusterIP",
+                load_balancer_ip=local.address if local is not None and is_ipv4(local.address) else None,
             ),
             opts=pulumi.ResourceOptions(parent=cluster),
         )

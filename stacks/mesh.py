@@ -8,7 +8,9 @@ is the order of the data flow (docs/architecture.md, "Layout of the program"):
                                       \\-> distributions, telemetry
     ... -> connectivity checks (after every object of their path, in both clusters)
 
-The network's AWS parts come first: istiod's meshNetworks (discovery models) names their addresses.
+In local connectivity the network part is the configured gateway addresses only (no AWS
+resource, no aws.Provider). The network's AWS parts come first: istiod's meshNetworks (discovery
+models) names their addresses.
 The east-west gateways pass through the hosts the exports export; the network's TargetGroupBinding
 waits for the east-west gateway release (`bind_gateways`); imports point at the network's gateway
 addresses.
@@ -49,7 +51,10 @@ class Mesh:
 
 
 def build_mesh(cfg: MeshConfig) -> Mesh:
-    clusters = wire_clusters(cfg, readiness_gate=set(gateway_clusters(cfg)))
+    # the AWS Load Balancer Controller's readiness gate where a TargetGroupBinding will be (never in
+    # local connectivity: no AWS resource)
+    aws = cfg.mesh.connectivity != "local"
+    clusters = wire_clusters(cfg, readiness_gate=set(gateway_clusters(cfg)) if aws else set())
     pki = wire_pki(cfg, clusters)
     network = wire_network(cfg, clusters)
     discovery = wire_discovery(cfg, clusters, network)

@@ -29,6 +29,17 @@ from stacks.config_model import MeshConfig
 from stacks.istio import EastWestGateways
 
 
+def _aws(value: Optional[pulumi.Input[str]]) -> pulumi.Input[str]:
+    """An AWS input of a cluster (None only in local connectivity, which creates no AWS resource)."""
+    assert value is not None, "AWS inputs are resolved in every AWS connectivity mode"
+    return value
+
+
+def _aws_list(value: Optional[pulumi.Input[list[str]]]) -> pulumi.Input[list[str]]:
+    assert value is not None, "AWS inputs are resolved in every AWS connectivity mode"
+    return value
+
+
 def gateway_clusters(cfg: MeshConfig) -> list[str]:
     """Producers that someone consumes: each gets a PrivateGateway (NLB + TargetGroupBinding). With
     endpoint discovery every cluster (every network's gateway is in the others' meshNetworks)."""
@@ -40,13 +51,21 @@ def gateway_clusters(cfg: MeshConfig) -> list[str]:
 
 @dataclass
 class Network:
-    """The network part of the mesh: gateways per producer, endpoints per pair."""
+    """The network part of the mesh: gateways per producer, endpoints per pair (AWS modes), or the
+    configured gateway addresses (local connectivity: no AWS resource)."""
 
     connectivity: str
     pairs: list[tuple[str, str]] = field(default_factory=list)
     gateways: dict[str, PrivateGateway] = field(default_factory=dict)
     endpoints: dict[tuple[str, str], GatewayEndpoint] = field(default_factory=dict)
     port: int = GATEWAY_PORT
+    # local connectivity: producer -> the address of its LoadBalancer east-west gateway (from config)
+    local_addresses: dict[str, str] = field(default_factory=dict)
+
+    def literal_address(self, producer: str) -> Optional[str]:
+        """The gateway address of `producer` when the configuration gives it (local connectivity),
+        the same for every consumer; None when AWS creates it (known only after deployment)."""
+        return self.local_addresses.get(producer)
 
     def gateway_address(self, consumer: str, producer: str) -> pulumi.Output[str]:
         """The DNS name consumer `consumer` uses for producer `producer`'s east-west gateway (port
@@ -58,6 +77,8 @@ class Network:
                 f"no private link from {consumer!r} to {producer!r}: {consumer!r} consumes no service "
                 f"of {producer!r} (pairs: {known})"
             )
+        if self.connectivity == "local":
+            return pulumi.Output.from_input(self.local_addresses[producer])
         if self.connectivity == "privatelink":
             return self.endpoints[(consumer, producer)].address
         return self.gateways[producer].nlb_dns_name
@@ -75,7 +96,9 @@ class Network:
 
     def cluster_outputs(self, name: str) -> dict[str, Any]:
         gateway: Optional[dict[str, Any]] = None
-        if name in self.gateways:
+        if name in self.local_addresses:
+            gateway = {"address": self.local_addresses[name], "port": self.port}
+        elif name in self.gateways:
             gw = self.gateways[name]
             gateway = {
                 "nlbDnsName": gw.nlb_dns_name,
@@ -93,6 +116,13 @@ def wire_network(cfg: MeshConfig, clusters: Clusters) -> Network:
     GatewayEndpoint per (consumer, producer) pair."""
     mode = cfg.mesh.connectivity
     net = Network(connectivity=mode, pairs=cfg.pairs())
+    if mode == "local":
+        # one routed network: each producer's LoadBalancer gateway at its configured address
+        for producer in gateway_clusters(cfg):
+            gateway = cfg.cluster(producer).gateway
+            assert gateway is not None  # required by the config checks
+            net.local_addresses[producer] = gateway.address
+        return net
     for producer in gateway_clusters(cfg):
         spec = cfg.cluster(producer)
         inputs = clusters.inputs[producer]
@@ -100,9 +130,9 @@ def wire_network(cfg: MeshConfig, clusters: Clusters) -> Network:
         consumers = [
             GatewayConsumer(
                 name=c,
-                account_id=clusters.inputs[c].account_id,
+                account_id=_aws(clusters.inputs[c].account_id),
                 region=cfg.cluster(c).region,
-                vpc_cidr=clusters.inputs[c].vpc_cidr,
+                vpc_cidr=_aws(clusters.inputs[c].vpc_cidr),
             )
             for c, p in net.pairs
             if p == producer
@@ -112,9 +142,9 @@ def wire_network(cfg: MeshConfig, clusters: Clusters) -> Network:
             PrivateGatewayArgs(
                 cluster=producer,
                 region=spec.region,
-                vpc_id=inputs.vpc_id,
-                vpc_cidr=inputs.vpc_cidr,
-                subnet_ids=inputs.subnet_ids,
+                vpc_id=_aws(inputs.vpc_id),
+                vpc_cidr=_aws(inputs.vpc_cidr),
+                subnet_ids=_aws_list(inputs.subnet_ids),
                 connectivity=mode,
                 consumers=consumers,
                 aws_provider=cluster.aws_provider,
@@ -136,9 +166,9 @@ def wire_network(cfg: MeshConfig, clusters: Clusters) -> Network:
                     producer=producer,
                     consumer_region=cfg.cluster(consumer).region,
                     producer_region=cfg.cluster(producer).region,
-                    vpc_id=inputs.vpc_id,
-                    vpc_cidr=inputs.vpc_cidr,
-                    subnet_ids=inputs.subnet_ids,
+                    vpc_id=_aws(inputs.vpc_id),
+                    vpc_cidr=_aws(inputs.vpc_cidr),
+                    subnet_ids=_aws_list(inputs.subnet_ids),
                     service_name=gw.endpoint_service_name,
                     aws_provider=clusters[consumer].aws_provider,
                     gateway_dns=cfg.mesh.gateway_dns,

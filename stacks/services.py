@@ -35,7 +35,7 @@ from components.services import (
 )
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import ClusterSpec, MeshConfig, ServiceSpec
+from stacks.config_model import ClusterSpec, MeshConfig, ServiceSpec, is_ipv4
 from stacks.istio import ControlPlanes
 from stacks.network import Network
 
@@ -220,6 +220,10 @@ def wire_imports(
                 if name in s.exported_from
                 else None
             )
+            # STATIC when every endpoint is an IP the configuration gives (local connectivity); a
+            # name (an NLB, a VPC endpoint, a DNS gateway address, the headless twin) needs DNS
+            literal = [network.literal_address(p) for p in cfg.remote_producers(s, name)]
+            static = local is None and all(a is not None and is_ipv4(a) for a in literal)
             # the local endpoint (the headless twin) is created by this cluster's export
             local_export = [exports.by_key[(s.key, name)]] if local is not None else []
             namespace = _import_namespace(cfg, clusters, imports, name)
@@ -238,6 +242,7 @@ def wire_imports(
                     local=local,
                     traffic_policy=s.traffic_policy,
                     gateway_port=GATEWAY_PORT,
+                    resolution="STATIC" if static else "DNS",
                     provider=cluster.k8s_provider,
                     depends_on=[*control_planes.ready(name), namespace, *local_export],
                 ),

@@ -141,9 +141,10 @@ def topology(outputs: dict[str, Any]) -> str:
         lines.append(f'  subgraph {ident(name)}["{name} ({c.get("region")}, {c.get("network")})"]')
         lines.append(f'    {ident(name)}_mesh(["workloads"])')
         if c.get("exportedHosts"):
-            lines.append(f'    {ident(name)}_gw["east-west gateway :15443<br/>internal NLB"]')
+            front = "LoadBalancer Service" if mode == "local" else "internal NLB"
+            lines.append(f'    {ident(name)}_gw["east-west gateway :15443<br/>{front}"]')
         lines.append("  end")
-    link = "PrivateLink endpoint" if mode == "privatelink" else "routed (NLB DNS)"
+    link = {"privatelink": "PrivateLink endpoint", "local": "local network"}.get(mode, "routed (NLB DNS)")
     for consumer, c in clusters.items():
         flows: dict[str, list[str]] = {}
         for host, producers in (c.get("importedHosts") or {}).items():
