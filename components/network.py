@@ -196,46 +196,13 @@ class PrivateGateway(pulumi.ComponentResource):
             tags=tags,
             opts=aws_opts(),
         )
-        self.target_group = aws.lb.TargetGroup(
-            f"{name}-tg",
-            port=GATEWAY_PORT,
-            protocol="TCP",
-            target_type="ip",
-            vpc_id=args.vpc_id,
-            ip_address_type="ipv4",
+
+        def target_group(resource: str, port: int) -> aws.lb.TargetGroup:
             # the gateway authenticates peers by mTLS, not by source address; without client IP
             # preservation the pods see the NLB's address, which the TargetGroupBinding admits
-            preserve_client_ip="false",
-            deregistration_delay=30,
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True,
-                protocol="HTTP",
-                port=str(HEALTH_PORT),
-                path=HEALTH_PATH,
-                matcher="200",
-                interval=10,
-                healthy_threshold=2,
-                unhealthy_threshold=2,
-            ),
-            tags=tags,
-            opts=aws_opts(),
-        )
-        self.listener = aws.lb.Listener(
-            f"{name}-listener",
-            load_balancer_arn=self.load_balancer.arn,
-            port=GATEWAY_PORT,
-            protocol="TCP",
-            default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)],
-            tags=tags,
-            opts=aws_opts(),
-        )
-
-        # istiod's ports (primary-remote's primary): one target group and listener each
-        self.istiod_target_groups: dict[int, aws.lb.TargetGroup] = {}
-        for listen, target in sorted(ISTIOD_PORTS.items()) if args.istiod_ports else []:
-            tg = aws.lb.TargetGroup(
-                f"{name}-tg-{target}",
-                port=target,
+            return aws.lb.TargetGroup(
+                resource,
+                port=port,
                 protocol="TCP",
                 target_type="ip",
                 vpc_id=args.vpc_id,
@@ -255,16 +222,26 @@ class PrivateGateway(pulumi.ComponentResource):
                 tags=tags,
                 opts=aws_opts(),
             )
-            aws.lb.Listener(
-                f"{name}-listener-{listen}",
+
+        def listener(resource: str, port: int, tg: aws.lb.TargetGroup) -> aws.lb.Listener:
+            return aws.lb.Listener(
+                resource,
                 load_balancer_arn=self.load_balancer.arn,
-                port=listen,
+                port=port,
                 protocol="TCP",
                 default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=tg.arn)],
                 tags=tags,
                 opts=aws_opts(),
             )
-            self.istiod_target_groups[target] = tg
+
+        self.target_group = target_group(f"{name}-tg", GATEWAY_PORT)
+        self.listener = listener(f"{name}-listener", GATEWAY_PORT, self.target_group)
+
+        # istiod's ports (primary-remote's primary): one target group and listener each
+        self.istiod_target_groups: dict[int, aws.lb.TargetGroup] = {}
+        for listen, target in sorted(ISTIOD_PORTS.items()) if args.istiod_ports else []:
+            self.istiod_target_groups[target] = target_group(f"{name}-tg-{target}", target)
+            listener(f"{name}-listener-{listen}", listen, self.istiod_target_groups[target])
 
         self.endpoint_service = None
         self.endpoint_service_name = None
