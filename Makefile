@@ -24,7 +24,7 @@ setup: $(VENV)/.installed
 judge:
 	@bash tools/build-verify.sh >/dev/null
 
-# The real Pulumi engine (issue 14, phase 1): the CLI and the tls provider built from Go modules into
+# The real Pulumi engine: the CLI and the tls provider built from Go modules into
 # ~/.cache/meshbridge/pulumi/<key>/bin (or MESHBRIDGE_CACHE); prints that folder. Not part of `test` yet.
 pulumi-tools:
 	@bash tools/build-pulumi.sh

@@ -1,4 +1,4 @@
-"""Istio's discovery models (issue 15): multi-primary with endpoint discovery, and primary-remote.
+"""Istio's discovery models: multi-primary with endpoint discovery, and primary-remote.
 
 What a user sees: the remote secrets and reader accounts in the rendered clusters, istiod's Helm
 values (meshNetworks, the remote profile), istiod exposed through the primary's gateway, the

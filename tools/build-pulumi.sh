@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the real Pulumi engine and the providers that can be built from Go modules (issue 14),
+# Builds the real Pulumi engine and the providers that can be built from Go modules,
 # once per source version, into a cache outside the work tree, and prints the bin folder to put on
 # PATH. A warm cache builds nothing. MESHBRIDGE_CACHE overrides the cache folder (default:
 # ~/.cache/meshbridge). The wrapper modules are in tools/pulumi/ (ours, no upstream source):
