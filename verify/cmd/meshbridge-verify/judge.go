@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	istiolog "istio.io/istio/pkg/log"
-	"sigs.k8s.io/yaml"
 )
 
 // Accepted is one analyzer message the project accepts, with its reason (verify/accepted-analysis.yaml).
@@ -330,8 +329,6 @@ func judgeMain(out string) int {
 	}
 	return 0
 }
-
-var _ = yaml.Marshal
 
 func countDiscovered(paths []Path) int {
 	n := 0

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
@@ -578,8 +577,6 @@ func (j *clusterJudge) checkCrossNamespace() {
 		j.fail("%s: link DestinationRule/PeerAuthentication: cluster %s originates no Istio mTLS", where, want)
 	}
 }
-
-var _ = core.SocketAddress_TCP
 
 func toAnyMap(m map[string]string) map[string]any {
 	out := map[string]any{}
