@@ -271,53 +271,24 @@ class PrivateGateway(pulumi.ComponentResource):
     def bind(self, binding: GatewayBindingArgs) -> k8s.apiextensions.CustomResource:
         """The TargetGroupBinding(s) after the east-west gateway release, then the outputs."""
         args, name, sg_id = self.args, self._gateway_name, self.security_group_id
+
         # the AWS Load Balancer Controller (a prerequisite in every producer cluster) registers the
         # istio-eastwestgateway pod IPs in the Pulumi-owned target group and opens the pods' security
         # group to the NLB's security group on the two ports
-        self.target_group_binding = k8s.apiextensions.CustomResource(
-            f"{name}-tgb",
-            api_version=TGB_API_VERSION,
-            kind="TargetGroupBinding",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=EASTWEST_RELEASE,
-                namespace=ISTIO_NAMESPACE,
-                labels={**MANAGED_BY, PART_OF_LABEL: "meshbridge"},
-            ),
-            spec={
-                "serviceRef": {"name": EASTWEST_RELEASE, "port": GATEWAY_PORT},
-                "targetGroupARN": self.target_group.arn,
-                "targetType": "ip",
-                "ipAddressType": "ipv4",
-                "vpcID": args.vpc_id,
-                "networking": {
-                    "ingress": [
-                        {
-                            "from": [{"securityGroup": {"groupID": sg_id}}],
-                            "ports": [
-                                {"port": GATEWAY_PORT, "protocol": "TCP"},
-                                {"port": HEALTH_PORT, "protocol": "TCP"},
-                            ],
-                        }
-                    ]
-                },
-            },
-            opts=child_opts(
-                self, args.k8s_provider, depends_on=[args.istio_namespace, self.listener, *binding.depends_on]
-            ),
-        )
-
-        for target, tg in sorted(self.istiod_target_groups.items()):
-            k8s.apiextensions.CustomResource(
-                f"{name}-tgb-{target}",
+        def target_group_binding(
+            resource: str, object_name: str, port: int, tg: aws.lb.TargetGroup, after: list[pulumi.Resource]
+        ) -> k8s.apiextensions.CustomResource:
+            return k8s.apiextensions.CustomResource(
+                resource,
                 api_version=TGB_API_VERSION,
                 kind="TargetGroupBinding",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{EASTWEST_RELEASE}-{target}",
+                    name=object_name,
                     namespace=ISTIO_NAMESPACE,
                     labels={**MANAGED_BY, PART_OF_LABEL: "meshbridge"},
                 ),
                 spec={
-                    "serviceRef": {"name": EASTWEST_RELEASE, "port": target},
+                    "serviceRef": {"name": EASTWEST_RELEASE, "port": port},
                     "targetGroupARN": tg.arn,
                     "targetType": "ip",
                     "ipAddressType": "ipv4",
@@ -327,15 +298,23 @@ class PrivateGateway(pulumi.ComponentResource):
                             {
                                 "from": [{"securityGroup": {"groupID": sg_id}}],
                                 "ports": [
-                                    {"port": target, "protocol": "TCP"},
+                                    {"port": port, "protocol": "TCP"},
                                     {"port": HEALTH_PORT, "protocol": "TCP"},
                                 ],
                             }
                         ]
                     },
                 },
-                opts=child_opts(self, args.k8s_provider, depends_on=[args.istio_namespace, *binding.depends_on]),
+                opts=child_opts(
+                    self, args.k8s_provider, depends_on=[args.istio_namespace, *after, *binding.depends_on]
+                ),
             )
+
+        self.target_group_binding = target_group_binding(
+            f"{name}-tgb", EASTWEST_RELEASE, GATEWAY_PORT, self.target_group, [self.listener]
+        )
+        for target, tg in sorted(self.istiod_target_groups.items()):
+            target_group_binding(f"{name}-tgb-{target}", f"{EASTWEST_RELEASE}-{target}", target, tg, [])
         self.register_outputs(
             {
                 "nlbArn": self.nlb_arn,
