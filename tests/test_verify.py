@@ -1,7 +1,7 @@
 """The Istio judge (verify/, `python -m synth.verify`): Istio's own code judges the rendered tree.
 
-One staging render is judged as it is (every path as declared, zero problems), its real charts are
-validated like our own objects, and each fault below, applied to a copy of the tree, makes the judge
+Every stack file's render is judged as it is (every path as declared, zero problems) and its real
+charts are validated like our own objects; each fault below, applied to a copy of the tree, makes the judge
 fail and name the broken link. The judge is built by tools/build-verify.sh (cached by version); in
 CI a judge that cannot be built is a failure, never a skip.
 """
@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from synth.engine import SynthResult
+from synth.engine import SynthResult, run_program
 from synth.render import write_tree
 from synth.verify import ACCEPTED, JudgeUnavailableError, judge_binary
+from tests.conftest import stacks
 from tests.validators import validate_object
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +77,19 @@ def test_real_charts_are_rendered_and_valid(
     istiod = staging_tree / "clusters/cluster-b/helm/istiod/rendered/configmap.istio-system.istio.yaml"
     mesh = yaml.safe_load(yaml.safe_load(istiod.read_text())["data"]["mesh"])
     assert mesh["trustDomain"] == "cluster.local" and mesh["defaultConfig"]["meshId"] == "mesh-staging"
+
+
+@pytest.mark.parametrize("stack", stacks())
+def test_every_stack_passes_the_judge_and_its_real_charts_are_valid(stack: str, judge: Path, tmp_path: Path) -> None:
+    result = run_program(stack)
+    assert result.ok, result.errors
+    write_tree(result, tmp_path / stack)
+    judged = run_judge(judge, tmp_path / stack)
+    assert judged.returncode == 0, judged.stdout + judged.stderr
+    files = sorted((tmp_path / stack / "clusters").glob("*/helm/*/rendered/*.yaml"))
+    assert files
+    problems = [p for f in files for p in validate_object(yaml.safe_load(f.read_text()))]
+    assert problems == [], problems
 
 
 def edit(tree: Path, rel: str, change: Callable[[dict[str, Any]], None]) -> None:
