@@ -41,6 +41,43 @@ def stack_config(stack: str) -> dict[str, Any]:
     return copy.deepcopy(yaml.safe_load((PROJECT / f"Pulumi.{stack}.yaml").read_text()))
 
 
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def set_at(path: list[Any], value: Any) -> Mutation:
+    """A mutation of a stack's config: set the value at a key path (keys and list indexes)."""
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        node: Any = cfg
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return mutate
+
+
+def delete_at(path: list[Any]) -> Mutation:
+    """A mutation of a stack's config: delete the key (or list item) at a key path."""
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        node: Any = cfg
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return mutate
+
+
+def all_of(*mutations: Mutation) -> Mutation:
+    """Several mutations applied in order."""
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        for m in mutations:
+            m(cfg)
+
+    return mutate
+
+
 def run_variant(
     tmp_path: Path,
     mutate: Callable[[dict[str, Any]], None],

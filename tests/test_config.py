@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,10 @@ import pytest
 import yaml
 
 from stacks.config import ConfigError, parse_config
-from tests.conftest import PROJECT, run_variant, stack_config
-
-Mutation = Callable[[dict[str, Any]], None]
+from tests.conftest import PROJECT, Mutation, run_variant, stack_config
+from tests.conftest import all_of as _both
+from tests.conftest import delete_at as _delete
+from tests.conftest import set_at as _set
 
 
 def _cluster(cfg: dict[str, Any], i: int) -> dict[str, Any]:
@@ -24,34 +24,6 @@ def _cluster(cfg: dict[str, Any], i: int) -> dict[str, Any]:
 
 def _service(cfg: dict[str, Any], i: int) -> dict[str, Any]:
     return cfg["meshbridge:services"][i]
-
-
-def _set(path: list[Any], value: Any) -> Mutation:
-    def mutate(cfg: dict[str, Any]) -> None:
-        node: Any = cfg
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-
-    return mutate
-
-
-def _delete(path: list[Any]) -> Mutation:
-    def mutate(cfg: dict[str, Any]) -> None:
-        node: Any = cfg
-        for key in path[:-1]:
-            node = node[key]
-        del node[path[-1]]
-
-    return mutate
-
-
-def _both(*mutations: Mutation) -> Mutation:
-    def mutate(cfg: dict[str, Any]) -> None:
-        for m in mutations:
-            m(cfg)
-
-    return mutate
 
 
 C, S, D, M = "meshbridge:clusters", "meshbridge:services", "meshbridge:distribute", "meshbridge:mesh"

@@ -11,7 +11,6 @@ import copy
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,10 @@ from stacks.config import LINE_LIMIT, MAX_TLS_HOURS, parse_config
 from stacks.strict import owned_objects
 from synth.engine import SynthResult, run_program
 from synth.render import k8s_objects
-from tests.conftest import PROJECT, require_shared, run_variant, stack_config
+from tests.conftest import PROJECT, Mutation, require_shared, run_variant, stack_config
+from tests.conftest import all_of as _both
+from tests.conftest import set_at as _set
 
-Mutation = Callable[[dict[str, Any]], None]
 C, S, D, M, CA = (
     "meshbridge:clusters",
     "meshbridge:services",
@@ -32,24 +32,6 @@ C, S, D, M, CA = (
     "meshbridge:mesh",
     "meshbridge:ca",
 )
-
-
-def _set(path: list[Any], value: Any) -> Mutation:
-    def mutate(cfg: dict[str, Any]) -> None:
-        node: Any = cfg
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-
-    return mutate
-
-
-def _both(*mutations: Mutation) -> Mutation:
-    def mutate(cfg: dict[str, Any]) -> None:
-        for m in mutations:
-            m(cfg)
-
-    return mutate
 
 
 def _refused(result: SynthResult, prefix: str) -> None:

@@ -7,7 +7,6 @@ kubeconfig a remote secret carries, and the configuration mistakes refused with 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,7 @@ from components.discovery import (
 from stacks.config import ConfigError, parse_config
 from synth.engine import SECRET, SynthResult, run_component, run_program, unwrap
 from synth.render import helm_releases, k8s_objects
-from tests.conftest import of_type, stack_config
-
-Mutation = Callable[[dict[str, Any]], None]
+from tests.conftest import Mutation, of_type, stack_config
 
 
 @pytest.fixture(scope="module")

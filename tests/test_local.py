@@ -5,14 +5,15 @@ addresses, STATIC or DNS resolution, the addresses in every consumer, and the re
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from synth.engine import SynthResult, redact, run_program
-from tests.conftest import cluster_objects, run_variant
+from tests.conftest import Mutation, cluster_objects, run_variant
+from tests.conftest import delete_at as _drop
+from tests.conftest import set_at as _set
 
 A_ADDR, B_ADDR = "172.18.255.200", "172.18.255.220"
 CHART = "kubernetes:helm.sh/v4:Chart"
@@ -104,29 +105,6 @@ def test_multi_primary_mesh_networks_use_the_configured_addresses(tmp_path: Path
             for gw in entry.get("gateways") or []:
                 seen.add((net, gw["address"], gw["port"]))
     assert seen == {("network-a", A_ADDR, 15443), ("network-b", B_ADDR, 15443)}
-
-
-Mutation = Callable[[dict[str, Any]], None]
-
-
-def _set(path: list[Any], value: Any) -> Mutation:
-    def mutate(cfg: dict[str, Any]) -> None:
-        node = cfg
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-
-    return mutate
-
-
-def _drop(path: list[Any]) -> Mutation:
-    def mutate(cfg: dict[str, Any]) -> None:
-        node = cfg
-        for key in path[:-1]:
-            node = node[key]
-        del node[path[-1]]
-
-    return mutate
 
 
 C, M = "meshbridge:clusters", "meshbridge:mesh"
