@@ -140,28 +140,18 @@ class PrivateGateway(pulumi.ComponentResource):
             opts=aws_opts(),
         )
         sg_id = self.security_group.id
-        if not privatelink:
-            # routed: the consumers' pods connect to the NLB directly from their VPC CIDRs
-            for consumer in args.consumers:
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-nlb-in-{GATEWAY_PORT}-{consumer.name}",
-                    security_group_id=sg_id,
-                    description=f"east-west gateway traffic from {consumer.name}",
-                    ip_protocol="tcp",
-                    from_port=GATEWAY_PORT,
-                    to_port=GATEWAY_PORT,
-                    cidr_ipv4=consumer.vpc_cidr,
-                    opts=aws_opts(),
-                )
         self.gateway_ports = [GATEWAY_PORT, *(sorted(set(ISTIOD_PORTS.values())) if args.istiod_ports else [])]
-        if not privatelink and args.istiod_ports:
-            # routed primary-remote: the remotes' proxies (15012) and API servers (443) connect directly
-            for consumer in args.consumers:
-                for port in sorted(ISTIOD_PORTS):
+        if not privatelink:
+            # routed: the consumers' pods connect to the NLB directly from their VPC CIDRs (for
+            # primary-remote's primary also the remotes' proxies on 15012 and API servers on 443)
+            listened = [GATEWAY_PORT, *(sorted(ISTIOD_PORTS) if args.istiod_ports else [])]
+            for port in listened:
+                what = "east-west gateway" if port == GATEWAY_PORT else "istiod"
+                for consumer in args.consumers:
                     aws.vpc.SecurityGroupIngressRule(
                         f"{name}-nlb-in-{port}-{consumer.name}",
                         security_group_id=sg_id,
-                        description=f"istiod traffic from {consumer.name}",
+                        description=f"{what} traffic from {consumer.name}",
                         ip_protocol="tcp",
                         from_port=port,
                         to_port=port,
