@@ -13,7 +13,7 @@ from pathlib import Path
 from synth.check import check_paths, format_report
 from synth.engine import PROJECT_DIR, run_program
 from synth.render import summary, write_tree
-from synth.verify import JudgeUnavailableError, run_judge
+from synth.verify import judge_and_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,15 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(format_report(report))
         if any(not line.ok for line in report):
             return 1
-        try:
-            judged = run_judge(out)
-        except JudgeUnavailableError as exc:
-            print(f"synth: the Istio judge is unavailable: {exc}", file=sys.stderr)
-            return 2
-        sys.stdout.write(judged.stdout)
-        sys.stderr.write(judged.stderr)
-        if judged.returncode != 0:
-            return 1
+        code = judge_and_report(out, "synth")
+        if code != 0:
+            return 1 if code == 1 else 2
     return 0
 
 

@@ -44,6 +44,18 @@ def run_judge(out: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def judge_and_report(out: Path, prog: str) -> int:
+    """Run the judge and pass its report through: its exit code, or 2 when it cannot run."""
+    try:
+        proc = run_judge(out)
+    except JudgeUnavailableError as exc:
+        print(f"{prog}: the Istio judge is unavailable: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    return proc.returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0].startswith("-"):
@@ -53,14 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (out / "judge.json").is_file():
         print(f"synth.verify: {out} is not a synth output directory (no judge.json)", file=sys.stderr)
         return 2
-    try:
-        proc = run_judge(out)
-    except JudgeUnavailableError as exc:
-        print(f"synth.verify: {exc}", file=sys.stderr)
-        return 2
-    sys.stdout.write(proc.stdout)
-    sys.stderr.write(proc.stderr)
-    return proc.returncode
+    return judge_and_report(out, "synth.verify")
 
 
 if __name__ == "__main__":
