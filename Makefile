@@ -9,7 +9,7 @@ ALBC_VERSION  ?= v3.5.0
 STACK_FILES := $(wildcard Pulumi.*.yaml)
 STACKS  := $(patsubst Pulumi.%.yaml,%,$(filter-out Pulumi.yaml,$(STACK_FILES)))
 
-.PHONY: setup judge pulumi-tools synth synth-all check test lint typecheck pytest bench schemas istio-schemas clean
+.PHONY: setup judge pulumi-tools e2e synth synth-all check test lint typecheck pytest bench schemas istio-schemas clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,14 @@ judge:
 	@bash tools/build-verify.sh >/dev/null
 
 # The real Pulumi engine: the CLI and the tls provider built from Go modules into
-# ~/.cache/meshbridge/pulumi/<key>/bin (or MESHBRIDGE_CACHE); prints that folder. Not part of `test` yet.
+# ~/.cache/meshbridge/pulumi/<key>/bin (or MESHBRIDGE_CACHE); prints that folder.
 pulumi-tools:
 	@bash tools/build-pulumi.sh
+
+# The program on the real Pulumi engine, offline, on a local-mode stack rendering to folders
+# (docs/e2e.md); builds the tools above and the judge when their caches are cold.
+e2e: setup judge
+	$(PY) tools/e2e/run.py
 
 synth: setup
 	$(PY) -m synth --stack $(STACK) --out build/$(STACK)
@@ -48,7 +53,7 @@ typecheck: setup
 pytest: setup
 	$(PY) -m pytest -q
 
-test: lint typecheck judge pytest synth-all
+test: lint typecheck judge pytest synth-all e2e
 
 bench: setup
 	$(PY) -m tests.bench

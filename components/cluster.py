@@ -35,6 +35,8 @@ class MeshClusterArgs:
     # exactly one of kube_context / kubeconfig (a secret Output)
     kube_context: Optional[str] = None
     kubeconfig: Optional[pulumi.Input[str]] = None
+    # pulumi-kubernetes renderYamlToDirectory: manifests written there, no cluster reached
+    render_directory: Optional[str] = None
     assume_role_arn: Optional[str] = None  # IAM role the aws.Provider assumes in the cluster's account
     labels: dict[str, str] = field(default_factory=dict)  # the cluster's labels (distribute selectors)
     # a TargetGroupBinding lives in istio-system (the cluster's east-west gateway is behind the NLB):
@@ -61,6 +63,7 @@ class MeshCluster(pulumi.ComponentResource):
             kubeconfig=pulumi.Output.secret(args.kubeconfig) if args.kubeconfig is not None else None,
             # a kubeconfig change (rotated token, new endpoint) updates the provider, never replaces it
             cluster_identifier=name,
+            render_yaml_to_directory=args.render_directory,
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["kubeconfig"]),
         )

@@ -16,6 +16,7 @@ CRDs applied first); the Istio charts use no hooks and no `lookup`, so nothing i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -56,9 +57,12 @@ def istiod_release(revision: Optional[str]) -> str:
 
 
 def _repository(repository: str, chart: str) -> dict[str, Any]:
-    """Chart and repository options for an https:// repository or an oci:// registry."""
+    """Chart and repository options for an https:// repository, an oci:// registry or a local folder
+    of charts (mesh.istio.chartDirectory: `<folder>/<chart>`)."""
     if repository.startswith("oci://"):
         return {"chart": f"{repository.rstrip('/')}/{chart}"}
+    if not repository.startswith("https://"):
+        return {"chart": os.path.join(repository, chart)}
     return {"chart": chart, "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=repository)}
 
 
@@ -74,7 +78,7 @@ class IstioControlPlaneArgs:
     mesh_id: str  # global.meshID: the same on every cluster of the mesh
     trust_domain: str  # meshConfig.trustDomain: one for the mesh (SPIFFE IDs, principals)
     version: str  # chart version (x.y.z)
-    repository: str  # https:// chart repository or oci:// registry
+    repository: str  # https:// chart repository, oci:// registry or a local folder of charts
     mtls_mode: str  # mesh-wide PeerAuthentication mode: STRICT | PERMISSIVE
     provider: k8s.Provider  # the cluster's kubernetes provider
     namespace: k8s.core.v1.Namespace  # istio-system, labelled with the network
@@ -237,7 +241,7 @@ class EastWestGatewayArgs:
     cluster: str  # the cluster's name (part of the child resource names)
     network: str  # the gateway chart's `networkGateway`: the cluster's Istio network
     version: str  # gateway chart version (x.y.z), the control plane's
-    repository: str  # https:// chart repository or oci:// registry
+    repository: str  # https:// chart repository, oci:// registry or a local folder of charts
     provider: k8s.Provider  # the cluster's kubernetes provider
     istiod: pulumi.Resource  # the istiod release the gateway pods are injected by
     # hosts the gateway passes through (AUTO_PASSTHROUGH): the real FQDNs this cluster exports

@@ -105,7 +105,10 @@ def path_fingerprint(cfg: MeshConfig, service: ServiceSpec, consumer: ConsumerSp
             "mtls": cfg.mesh.mtls,
             "connectivity": cfg.mesh.connectivity,
             "importNamespace": cfg.mesh.import_namespace,
-            "istio": cfg.mesh.istio.model_dump(mode="json"),
+            # chart_directory only when set: its arrival must not re-run every deployed check
+            "istio": cfg.mesh.istio.model_dump(
+                mode="json", exclude={"chart_directory"} if cfg.mesh.istio.chart_directory is None else None
+            ),
         },
     }
 

@@ -70,7 +70,9 @@ def resolve_inputs(refs: dict[str, pulumi.StackReference], spec: ClusterSpec, aw
     kubeconfig = None
     if spec.kubernetes.kubeconfig is not None:
         kubeconfig = pulumi.Output.secret(spec.kubernetes.kubeconfig)
-    elif spec.kubernetes.context is None:
+    elif spec.kubernetes.context is None and (
+        spec.from_stack("kubeconfig") or not spec.kubernetes.render_yaml_to_directory
+    ):
         kubeconfig = pulumi.Output.secret(_value(refs, spec, None, "kubeconfig"))
     aws_value = (lambda literal, key: _value(refs, spec, literal, key)) if aws else (lambda literal, key: None)
     return ClusterInputs(
@@ -110,6 +112,7 @@ def wire_clusters(cfg: MeshConfig, readiness_gate: Collection[str]) -> Clusters:
                 account_id=inputs.account_id,
                 aws=aws,
                 kube_context=spec.kubernetes.context,
+                render_directory=spec.kubernetes.render_yaml_to_directory,
                 kubeconfig=inputs.kubeconfig,
                 assume_role_arn=spec.aws.assume_role_arn,
                 labels=dict(spec.labels),

@@ -10,6 +10,7 @@ in stacks/strict.py.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import urllib.parse
 from collections import Counter
@@ -130,10 +131,34 @@ def name_collisions(cfg: MeshConfig) -> list[str]:
 
 def cross_checks(cfg: MeshConfig) -> list[str]:
     """Every cross-field problem of the configuration, section by section, each reported once."""
-    p = [*ca_problems(cfg), *cluster_problems(cfg), *service_problems(cfg), *distribute_problems(cfg)]
+    p = [*istio_problems(cfg), *ca_problems(cfg), *cluster_problems(cfg), *service_problems(cfg)]
+    p.extend(distribute_problems(cfg))
     p.extend(discovery_problems(cfg))
     p.extend([*verify_problems(cfg), *observability_problems(cfg)])
     return list(dict.fromkeys(p))
+
+
+# ---------------------------------------------------------------------------- meshbridge:mesh.istio
+
+# the charts meshbridge installs, as folders of mesh.istio.chartDirectory
+ISTIO_CHARTS = ("base", "istiod", "gateway")
+
+
+def istio_problems(cfg: MeshConfig) -> list[str]:
+    """A chart directory holds the three charts, and is not given together with a repository."""
+    istio, at = cfg.mesh.istio, "meshbridge:mesh.istio"
+    if istio.chart_directory is None:
+        return []
+    if "repository" in istio.model_fields_set:
+        return [f"{at}: give either repository or chartDirectory, not both"]
+    missing = [c for c in ISTIO_CHARTS if not os.path.isfile(os.path.join(istio.chart_directory, c, "Chart.yaml"))]
+    if missing:
+        files = ", ".join(f"{c}/Chart.yaml" for c in missing)
+        return [
+            f"{at}.chartDirectory: {show(istio.chart_directory)} has no {files} "
+            "(it holds Istio's base, istiod and gateway charts, each in a folder of that name)"
+        ]
+    return []
 
 
 # ---------------------------------------------------------------------------------- meshbridge:ca
@@ -238,10 +263,11 @@ def cluster_problems(cfg: MeshConfig) -> list[str]:
             p.append(f"{at}.zone: {show(c.zone)} is not an availability zone of region {c.region} (e.g. {c.region}a)")
         if c.kubernetes.context and c.kubernetes.kubeconfig:
             p.append(f"{at}.kubernetes: give either context or kubeconfig, not both")
-        if not (c.kubernetes.context or c.kubernetes.kubeconfig or c.from_stack("kubeconfig")):
+        k = c.kubernetes
+        if not (k.context or k.kubeconfig or c.from_stack("kubeconfig") or k.render_yaml_to_directory):
             p.append(
                 f"{at}.kubernetes: no Kubernetes access: set kubernetes.context, kubernetes.kubeconfig "
-                "(secret) or infraStack.outputs.kubeconfig"
+                "(secret), infraStack.outputs.kubeconfig or kubernetes.renderYamlToDirectory"
             )
         if mesh.connectivity == "local":
             p.extend(_local_cluster_problems(at, c, c.name in reached))

@@ -250,6 +250,8 @@ class Model(BaseModel):
 class IstioSettings(Model):
     version: Version = "1.30.3"
     repository: str = "https://istio-release.storage.googleapis.com/charts"
+    # a local folder holding the base, istiod and gateway charts, instead of the repository
+    chart_directory: Optional[Annotated[str, AfterValidator(_text(1024))]] = Field(None, min_length=1)
     revision: Optional[DnsLabel] = None
 
     @field_validator("repository")
@@ -313,6 +315,8 @@ class CaSettings(Model):
 class KubernetesAccess(Model):
     context: Optional[Annotated[str, AfterValidator(_text(1024))]] = Field(None, min_length=1)
     kubeconfig: Optional[str] = Field(None, min_length=1, max_length=1024 * 1024)
+    # pulumi-kubernetes renderYamlToDirectory: write the manifests there, reach no cluster (docs/e2e.md)
+    render_yaml_to_directory: Optional[Annotated[str, AfterValidator(_text(1024))]] = Field(None, min_length=1)
 
     @field_validator("kubeconfig")
     @classmethod

@@ -8,6 +8,7 @@ host gets an `EastWestGateway` whose `cross-network-gateway` passes through exac
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -23,7 +24,7 @@ from components.istio import (
 from components.telemetry import tracing_extension_provider
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import MeshConfig, is_ipv4
+from stacks.config_model import IstioSettings, MeshConfig, is_ipv4
 from stacks.pki import Pki
 
 
@@ -54,6 +55,11 @@ class EastWestGateways:
     by_cluster: dict[str, EastWestGateway] = field(default_factory=dict)
 
 
+def chart_source(settings: IstioSettings) -> str:
+    """Where the charts come from: the local chart directory (absolute) or the repository."""
+    return os.path.abspath(settings.chart_directory) if settings.chart_directory else settings.repository
+
+
 def extension_providers(cfg: MeshConfig) -> tuple[dict[str, Any], ...]:
     """istiod's `meshConfig.extensionProviders`: the tracing collector of `meshbridge:observability`
     (the Telemetry objects of stacks/telemetry.py name it), none without tracing."""
@@ -80,7 +86,7 @@ def wire_control_planes(
                 mesh_id=cfg.mesh.id,
                 trust_domain=cfg.mesh.trust_domain,
                 version=settings.version,
-                repository=settings.repository,
+                repository=chart_source(settings),
                 revision=settings.revision,
                 mtls_mode=cfg.mesh.mtls,
                 provider=cluster.k8s_provider,
@@ -123,7 +129,7 @@ def wire_eastwest(
                 cluster=spec.name,
                 network=spec.network,
                 version=settings.version,
-                repository=settings.repository,
+                repository=chart_source(settings),
                 revision=settings.revision,
                 provider=cluster.k8s_provider,
                 istiod=control_planes.by_cluster[spec.name].istiod,

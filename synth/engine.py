@@ -187,6 +187,15 @@ class RecordingMonitor(pmocks.MockMonitor):
                 raise RuntimeError(f"duplicate resource URN {urn}: two inputs made the same resource name")
             self.registrations.append(reg)
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the real engine gives: the parent's whole qualified type, and nothing for the
+        stack (the SDK's mock keeps only the parent's last type and prefixes the stack's; make e2e
+        found the difference)."""
+        parent_type = parent.split("::")[2] if parent else ""
+        if parent_type and parent_type != "pulumi:pulumi:Stack":
+            type_ = f"{parent_type}${type_}"
+        return f"urn:pulumi:{pmocks.get_stack()}::{pmocks.get_project()}::{type_}::{name}"
+
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":

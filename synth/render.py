@@ -118,12 +118,15 @@ def helm_releases(result: SynthResult) -> dict[str, dict[str, dict[str, Any]]]:
     for reg in result.by_type(HELM_CHART):
         cluster = registration_cluster(reg, providers) or "_unknown"
         inputs = redact(reg.inputs)
+        # `chart` is a name with a repository, or a path (oci:// registry, local chart folder)
+        chart = str(inputs.get("chart") or "")
+        source = (inputs.get("repositoryOpts") or {}).get("repo") or (chart.rpartition("/")[0] or None)
         release = {
             "release": inputs.get("name", reg.name),
             "namespace": inputs.get("namespace"),
-            "chart": inputs.get("chart"),
+            "chart": chart.rstrip("/").rpartition("/")[2],
             "version": inputs.get("version"),
-            "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
+            "repository": source,
             "values": inputs.get("values", {}),
             "dependsOn": reg.dependencies,
         }

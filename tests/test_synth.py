@@ -182,3 +182,21 @@ def test_topology_names_every_cluster(tmp_path: Path, staging: SynthResult) -> N
     assert picture.startswith("flowchart")
     assert "cluster-a (us-east-1, network-a)" in picture and "cluster-b (us-west-2, network-b)" in picture
     assert "backend-api.cluster-b.local" in picture
+
+
+def test_urns_are_the_real_engines(staging: SynthResult) -> None:
+    """A URN carries the whole chain of parent types and no stack type, as the real engine builds it
+    (the SDK's mock kept only the last parent type; `make e2e` compares every URN with the engine's)."""
+    by_name = {r.name: r.urn for r in staging.registrations}
+    prefix = "urn:pulumi:staging::meshbridge::"
+    assert by_name["cluster-a"] == f"{prefix}meshbridge:cluster:MeshCluster::cluster-a"
+    assert by_name["cluster-a-istiod"] == (
+        f"{prefix}meshbridge:cluster:MeshCluster$meshbridge:istio:IstioControlPlane$kubernetes:helm.sh/v4:Chart"
+        "::cluster-a-istiod"
+    )
+    assert not [u for u in by_name.values() if "pulumi:pulumi:Stack$" in u]
+    # and every child's URN extends its parent's qualified type
+    urns = {r.urn for r in staging.registrations}
+    for r in staging.registrations:
+        if r.parent in urns:
+            assert r.urn.split("::")[2].startswith(r.parent.split("::")[2] + "$"), r.urn

@@ -27,7 +27,13 @@ version = mesh.get_output("outputsVersion").apply(_checked)
 clusters = mesh.get_output("clusters")
 this = clusters.apply(lambda c: c[cluster])
 
-provider = k8s.Provider("target", context=config.require("kubeContext"), cluster_identifier=cluster)
+provider = k8s.Provider(
+    "target",
+    context=config.require("kubeContext"),
+    cluster_identifier=cluster,
+    # optional: write the manifests to this folder instead of applying them (make e2e does)
+    render_yaml_to_directory=config.get("renderYamlToDirectory"),
+)
 namespace = k8s.core.v1.Namespace(
     "vm-workloads",
     metadata=k8s.meta.v1.ObjectMetaArgs(name="vm-workloads"),

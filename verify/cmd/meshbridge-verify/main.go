@@ -4,6 +4,7 @@
 //	meshbridge-verify judge OUT_DIR     render the real charts, check chart facts, compute the Envoy
 //	                                    configuration of every declared path with Istio's pilot
 //	meshbridge-verify istioctl ARGS...  Istio's own istioctl command line (validate, analyze), in-process
+//	meshbridge-verify helm-template ... `helm template` of a local chart with Helm's library, as JSON
 //
 // Nothing here is meshbridge's idea of Istio: charts come from the istio.io/istio module's embedded
 // manifests, Envoy configuration from pilot's config generator, validation and analysis from istioctl.
@@ -33,6 +34,8 @@ func main() {
 		}
 		standInAllocator()
 		os.Exit(judgeMain(os.Args[2]))
+	case "helm-template":
+		os.Exit(helmTemplateMain(os.Args[2:]))
 	case "version":
 		fmt.Println(istioModuleVersion())
 	default:
@@ -41,7 +44,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: meshbridge-verify judge OUT_DIR | meshbridge-verify istioctl ARGS... | meshbridge-verify version")
+	fmt.Fprintln(os.Stderr, "usage: meshbridge-verify judge OUT_DIR | meshbridge-verify istioctl ARGS... | meshbridge-verify helm-template --chart DIR --release NAME --namespace NS [--values FILE] [--skip-crds] | meshbridge-verify version")
 	os.Exit(64)
 }
 
