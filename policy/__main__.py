@@ -3,6 +3,7 @@
 Every policy is mandatory by default. The rules themselves are plain functions in rules.py.
 """
 
+from props import plain
 from pulumi_policy import (
     EnforcementLevel,
     PolicyPack,
@@ -20,7 +21,7 @@ def _res(resource_type: str, name: str, urn: str, props: dict, opts, provider) -
         type=resource_type,
         name=name,
         urn=urn,
-        props=dict(props),
+        props=plain(props),
         protect=bool(getattr(opts, "protect", False)),
         provider=getattr(provider, "urn", "") or "",
     )

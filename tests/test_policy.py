@@ -162,3 +162,27 @@ def test_internet_facing_nlb_or_open_group_in_a_synthesized_stack_is_reported(st
         ),
     ]
     assert {name for name, _ in violations(opened)} == {"no-open-ingress"}
+
+
+def test_rules_see_preview_properties_as_plain_data() -> None:
+    """The pack hands the rules pulumi_policy's proxied properties through policy/props.py: a list is a
+    list (0.0.0.0/0 in cidrBlocks is found) and an unknown value elsewhere does not hide the rest."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+
+    from policy.props import UNKNOWN, plain
+
+    proxied = unknown_checking_proxy(
+        {"type": "ingress", "cidrBlocks": ["10.0.0.0/16", "0.0.0.0/0"], "securityGroupId": UNKNOWN_STRING_VALUE}
+    )
+    props = plain(proxied)
+    assert props["securityGroupId"] is UNKNOWN
+    assert props["cidrBlocks"] == ["10.0.0.0/16", "0.0.0.0/0"]
+    rule = RESOURCE_RULES["no-open-ingress"][1]
+    found = rule(Res(type="aws:ec2/securityGroupRule:SecurityGroupRule", name="sg", props=props))
+    assert found == ["security group rule of sg admits 0.0.0.0/0; admit the peer VPC CIDRs only"]
+    # the two faults make e2e found with the pack's old `dict(props)`: an unknown value anywhere
+    # raised (pulumi_policy then skips the rule), and a proxied list was not a list
+    with pytest.raises(UnknownValueError):
+        dict(proxied)
+    known = unknown_checking_proxy({"type": "ingress", "cidrBlocks": ["0.0.0.0/0"]})
+    assert not rule(Res(type="aws:ec2/securityGroupRule:SecurityGroupRule", name="sg", props=dict(known)))

@@ -56,6 +56,7 @@ SECRET = "[secret]"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 # in the URN of an object that a Chart component rendered
 CHART_CHILD = "kubernetes:helm.sh/v4:Chart$"
+POLICY_PACK = "meshbridge-invariants"
 
 
 class E2eError(Exception):
@@ -78,6 +79,13 @@ class Env:
         provider = work / "bin" / "pulumi-resource-kubernetes"
         provider.write_text(f'#!/bin/sh\nexec "{PY}" "{ROOT}/tools/pulumi/render_provider.py" "$@"\n')
         provider.chmod(0o755)
+        # the analyzer of a Python policy pack: the Python SDK's own `pulumi.policy` entry point. The
+        # CLI starts `pulumi-analyzer-policy-python ENGINE . -virtualenv=venv ...` in the pack's
+        # folder; the runtime options are for pulumi-language-python, so only ENGINE and . are kept
+        analyzer = work / "bin" / "pulumi-analyzer-policy-python"
+        keep = 'set -- $(for a in "$@"; do case "$a" in -*) ;; *) printf "%s\\n" "$a";; esac; done)'
+        analyzer.write_text(f'#!/bin/sh\n{keep}\nexec "{PY}" -u -m pulumi.policy "$@"\n')
+        analyzer.chmod(0o755)
         self.env = {
             **os.environ,
             "PATH": f"{work / 'bin'}:{self.pulumi_bin}:{os.environ.get('PATH', '')}",
@@ -98,15 +106,20 @@ class Env:
             raise E2eError(f"tools/{script} failed:\n{done.stdout}{done.stderr}")
         return done.stdout.strip().splitlines()[-1]
 
-    def pulumi(self, cwd: Path, *args: str, check: bool = True, program: bool = False) -> str:
-        """Run `pulumi ARGS` in `cwd`; `program` runs the Python program through the client host."""
+    def pulumi(self, cwd: Path, *args: str, program: bool = False) -> str:
+        """`pulumi ARGS` in `cwd`, which must succeed; `program` runs the Python program through the
+        client host. Returns its standard output."""
+        code, out, err = self.pulumi_status(cwd, *args, program=program)
+        if code != 0:
+            raise E2eError(f"`pulumi {' '.join(args)}` in {cwd} exited {code}:\n{out}{err}")
+        return out
+
+    def pulumi_status(self, cwd: Path, *args: str, program: bool = False) -> tuple[int, str, str]:
         cmd = ["pulumi", *args, "--non-interactive"]
         if program:
             cmd = [PY, str(ROOT / "tools/pulumi/pulumi_client_host.py"), "--program", str(cwd), "--", *cmd]
         done = subprocess.run(cmd, cwd=cwd, env=self.env, capture_output=True, text=True, check=False)
-        if check and done.returncode != 0:
-            raise E2eError(f"`pulumi {' '.join(args)}` in {cwd} exited {done.returncode}:\n{done.stdout}{done.stderr}")
-        return done.stdout
+        return done.returncode, done.stdout, done.stderr
 
     def charts(self) -> Path:
         """The charts of the Istio module the judge is built from, as base/ istiod/ gateway/."""
@@ -447,6 +460,23 @@ def run(work: Path) -> str:
     expect(marker not in hidden_state, "cluster-b's kubeconfig is readable in state without --show-secrets")
     expect(marker in shown_state, "cluster-b's kubeconfig from the infra stack did not reach its provider")
 
+    # the policy pack judges the real preview: it passes, and refuses an unprotected root CA key
+    policy = str(project / "policy")
+    checked = env.pulumi(project, "preview", "--policy-pack", policy, program=True)
+    expect(POLICY_PACK in checked, f"the policy pack did not run on the preview:\n{checked[-800:]}")
+    skipped = [line.strip() for line in checked.splitlines() if "can't run policy" in line]
+    expect(not skipped, "policies skipped on the preview:\n" + "\n".join(skipped[:10]))
+    unprotected = copy.deepcopy(doc)
+    unprotected["config"]["meshbridge:ca"]["protectRoot"] = False
+    write_stack(project, unprotected)
+    code, out, err = env.pulumi_status(project, "preview", "--policy-pack", policy, program=True)
+    write_stack(project, doc)
+    refused = out + err
+    expect(
+        code != 0 and "root-ca-key-protected" in refused and "mandatory" in refused.lower(),
+        f"the policy pack did not refuse an unprotected root key:\n{refused[-800:]}",
+    )
+
     # a second up changes nothing
     again = env.pulumi(project, "preview", "--json", "--expect-no-changes", program=True)
     changed = {op: c for op, c in summary(again).items() if op != "same" and c}
@@ -515,6 +545,7 @@ def run(work: Path) -> str:
     expect(not remaining, f"destroy left manifests: {remaining[:5]}")
     env.pulumi(infra, "destroy", "--yes", "--skip-preview", program=True)
 
+    print(f"e2e: policy pack {POLICY_PACK}: every rule ran on the real preview; protectRoot: false is refused")
     print(f"e2e: judge: {judge_line}")
     print(f"e2e: intermediate CA basicConstraints: {pathlen} (no pathlen:0; the root has pathlen:1)")
     print(f"e2e: times: preview {t_preview:.1f} s, up {t_up:.1f} s ({n} resources)")
