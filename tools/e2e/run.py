@@ -101,9 +101,10 @@ class Env:
 
     @staticmethod
     def _tool(script: str) -> str:
-        done = subprocess.run(["bash", str(ROOT / "tools" / script)], capture_output=True, text=True, check=False)
+        # its progress (minutes when the Go caches are cold) goes to our stderr
+        done = subprocess.run(["bash", str(ROOT / "tools" / script)], stdout=subprocess.PIPE, text=True, check=False)
         if done.returncode != 0:
-            raise E2eError(f"tools/{script} failed:\n{done.stdout}{done.stderr}")
+            raise E2eError(f"tools/{script} failed (exit {done.returncode}):\n{done.stdout}")
         return done.stdout.strip().splitlines()[-1]
 
     def pulumi(self, cwd: Path, *args: str, program: bool = False) -> str:

@@ -34,6 +34,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any, Optional
 
 import grpc
@@ -45,8 +46,17 @@ from pulumi.provider.server import ProviderServicer
 from pulumi.runtime import proto
 from pulumi.runtime.proto import provider_pb2_grpc
 
-# the Pulumi version of pulumi_kubernetes (requirements.txt) this stand-in answers for
-VERSION = "4.34.2+meshbridge-render"
+
+def _sdk_pin() -> str:
+    """The pulumi-kubernetes pin of requirements.txt: the SDK version this stand-in answers for."""
+    requirements = Path(__file__).resolve().parents[2] / "requirements.txt"
+    for line in requirements.read_text().splitlines():
+        if line.startswith("pulumi-kubernetes=="):
+            return line.split("==", 1)[1].strip()
+    return "0.0.0"
+
+
+VERSION = f"{_sdk_pin()}+meshbridge-render"
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 # how secret and unknown values travel in a protobuf Struct (sdk/go/common/resource/plugin/rpc.go)
 SIG_KEY = "4dabf18193072939515e22adb298388d"
