@@ -30,7 +30,8 @@ pulumi-tools:
 	@bash tools/build-pulumi.sh
 
 # The program on the real Pulumi engine, offline, on a local-mode stack rendering to folders
-# (docs/e2e.md); builds the tools above and the judge when their caches are cold.
+# (docs/e2e.md), the manifests then applied to a real kube-apiserver per cluster; builds the tools
+# above, the judge and meshbridge-apiserver (tools/build-kube.sh) when their caches are cold.
 e2e: setup judge
 	$(PY) tools/e2e/run.py
 

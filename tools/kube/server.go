@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+)
+
+// runServer starts etcd and kube-apiserver, writes the admin kubeconfig,
+// prints "ready" once /readyz succeeds and serves until SIGTERM/SIGINT.
+func runServer(args []string) error {
+	fs := flag.NewFlagSet("meshbridge-apiserver", flag.ExitOnError)
+	kubeconfigOut := fs.String("kubeconfig-out", "", "path to write the admin kubeconfig to (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *kubeconfigOut == "" {
+		return errors.New("usage: meshbridge-apiserver --kubeconfig-out PATH [-- KUBE-APISERVER-FLAGS...]")
+	}
+
+	dir, err := os.MkdirTemp("", "meshbridge-apiserver-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	etcd, etcdURL, err := startEtcd(filepath.Join(dir, "etcd"))
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer etcd.Close()
+
+	apiPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	token, err := writeCredentials(dir)
+	if err != nil {
+		return err
+	}
+	certDir := filepath.Join(dir, "certs")
+	// NewAPIServerCommand installs the SIGTERM/SIGINT handler itself; its
+	// Execute returns after a graceful shutdown.
+	cmd := app.NewAPIServerCommand()
+	cmd.SetArgs(append([]string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(apiPort),
+		"--cert-dir=" + certDir, // self-signed serving cert is generated here
+		"--token-auth-file=" + filepath.Join(dir, "tokens.csv"),
+		"--authorization-mode=AlwaysAllow",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + filepath.Join(dir, "sa.key"),
+		"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
+		"--service-cluster-ip-range=10.96.0.0/16",
+		// The Endpoints of the "kubernetes" Service may not be a loopback
+		// address, so do not maintain them at all.
+		"--endpoint-reconciler-type=none",
+	}, fs.Args()...)) // anything after "--" goes to kube-apiserver as is
+	errCh := make(chan error, 1)
+	go func() { errCh <- cmd.Execute() }()
+
+	host := "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	if err := waitReady(host, token, filepath.Join(certDir, "apiserver.crt"), errCh); err != nil {
+		return err
+	}
+	if err := writeKubeconfig(*kubeconfigOut, host, token, filepath.Join(certDir, "apiserver.crt")); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	return <-errCh
+}
+
+// startEtcd runs a single-member embedded etcd on free loopback ports and
+// returns it with its client URL.
+func startEtcd(dataDir string) (*embed.Etcd, string, error) {
+	clientPort, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	peerPort, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	cfg := embed.NewConfig()
+	cfg.Dir = dataDir
+	cfg.LogLevel = "error"
+	cfg.UnsafeNoFsync = true // throw-away test data
+	clientURL := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(clientPort))}
+	peerURL := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(peerPort))}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clientURL}, []url.URL{clientURL}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peerURL}, []url.URL{peerURL}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		return e, clientURL.String(), nil
+	case err := <-e.Err():
+		e.Close()
+		return nil, "", err
+	case <-time.After(time.Minute):
+		e.Close()
+		return nil, "", errors.New("timed out waiting for etcd")
+	}
+}
+
+// freePort asks the kernel for an unused loopback TCP port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// writeCredentials writes a static token file with one system:masters admin
+// and a service-account signing key into dir, and returns the admin token.
+func writeCredentials(dir string) (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(b)
+	line := token + ",admin,admin,system:masters\n"
+	if err := os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(line), 0o600); err != nil {
+		return "", err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+	return token, os.WriteFile(filepath.Join(dir, "sa.key"), keyPEM, 0o600)
+}
+
+// waitReady polls /readyz until it answers "ok" or the server exits.
+func waitReady(host, token, caFile string, errCh <-chan error) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	for ; time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		select {
+		case err := <-errCh:
+			return fmt.Errorf("kube-apiserver exited: %v", err)
+		default:
+		}
+		if _, err := os.Stat(caFile); err != nil {
+			continue // serving cert not generated yet
+		}
+		cfg := &rest.Config{Host: host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAFile: caFile}}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		cancel()
+		if err == nil && string(body) == "ok" {
+			return nil
+		}
+	}
+	return errors.New("timed out waiting for /readyz")
+}
+
+// writeKubeconfig writes an admin kubeconfig with the CA embedded.
+func writeKubeconfig(path, host, token, caFile string) error {
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["meshbridge"] = &clientcmdapi.Cluster{Server: host, CertificateAuthorityData: ca}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["meshbridge"] = &clientcmdapi.Context{Cluster: "meshbridge", AuthInfo: "admin"}
+	cfg.CurrentContext = "meshbridge"
+	return clientcmd.WriteToFile(*cfg, path)
+}
