@@ -5,9 +5,10 @@ pulumi_policy hands a policy the properties behind a proxy (Mapping and Sequence
 list) that raises UnknownValueError when a value is unknown during preview. Given to the rules as
 is, a list property is not a `list` (so `no-open-ingress` never saw 0.0.0.0/0 in `cidrBlocks`), and
 copying the properties raised on the first unknown value anywhere, so that pulumi_policy skipped
-every rule for that resource ("can't run policy ... during preview"). `make e2e` found both on
-the real engine's preview. Here each unknown value becomes `UNKNOWN` in its place; a rule reading
-it sees a value that equals nothing it looks for.
+every rule for that resource ("can't run policy ... during preview"). `make e2e` showed the second
+on the real engine's preview; the first was found while fixing it (the local stack has no security
+group). Here each unknown value becomes `UNKNOWN` in its place; a rule reading it sees a value that
+equals nothing it looks for.
 """
 
 from __future__ import annotations
