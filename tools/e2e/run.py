@@ -44,6 +44,10 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from synth.engine import SECRET  # noqa: E402 - after the project is on the path
+from synth.render import SECRET_DATA  # noqa: E402
+
 PY = sys.executable
 MESH_STACK = "e2e"
 INFRA_PROJECT = "meshbridge-e2e-infra"
@@ -53,7 +57,6 @@ PROGRAM = ("__main__.py", "Pulumi.yaml", "components", "stacks", "policy")
 # an inert kubeconfig: the render-mode provider keeps it in state and never uses it
 FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\ncurrent-context: e2e-infra-cluster-b\n"
 CHARTS = {"base": "base", "istiod": "istio-control/istio-discovery", "gateway": "gateway"}
-SECRET = "[secret]"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 # in the URN of an object that a Chart component rendered
 CHART_CHILD = "kubernetes:helm.sh/v4:Chart$"
@@ -259,11 +262,11 @@ def key(obj: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def redacted(obj: dict[str, Any]) -> dict[str, Any]:
-    """A written object as synth shows it: Secret values replaced by "[secret]"."""
+    """A written object as synth shows it (synth.render.redacted_inputs): Secret values "[secret]"."""
     if obj.get("kind") != "Secret":
         return obj
     obj = copy.deepcopy(obj)
-    for field in ("data", "stringData"):
+    for field in SECRET_DATA:
         for k in obj.get(field) or {}:
             obj[field][k] = SECRET
     return obj
