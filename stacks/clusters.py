@@ -70,9 +70,7 @@ def resolve_inputs(refs: dict[str, pulumi.StackReference], spec: ClusterSpec, aw
     kubeconfig = None
     if spec.kubernetes.kubeconfig is not None:
         kubeconfig = pulumi.Output.secret(spec.kubernetes.kubeconfig)
-    elif spec.kubernetes.context is None and (
-        spec.from_stack("kubeconfig") or not spec.kubernetes.render_yaml_to_directory
-    ):
+    elif spec.kubernetes.context is None and spec.from_stack("kubeconfig"):
         kubeconfig = pulumi.Output.secret(_value(refs, spec, None, "kubeconfig"))
     aws_value = (lambda literal, key: _value(refs, spec, literal, key)) if aws else (lambda literal, key: None)
     return ClusterInputs(
