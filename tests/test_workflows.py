@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import shlex
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from synth.diff import MARKER, render
 from synth.engine import run_program
 from synth.render import write_tree
-from tests.conftest import PROJECT, run_variant, stacks
+from tests.conftest import PROJECT, Mutation, all_of, delete_at, run_variant, set_at, stack_config, stacks
 
 WORKFLOWS = PROJECT / ".github" / "workflows"
 
@@ -122,3 +126,194 @@ def test_synth_diff_shows_object_helm_and_aws_changes(tmp_path: Path) -> None:
     k8s = text.split("### Kubernetes objects")[1].split("### Helm releases")[0]
     assert "+" in k8s and "9090" in k8s
     assert "no change" in render(tmp_path / "base", tmp_path / "base", "same")
+
+
+# ------------------------------------------------------------- kube credentials (issue 23 item 1)
+
+KUBE_STEP = "Kube contexts for the stack's clusters"
+
+
+@functools.cache
+def kube_credentials() -> Any:
+    """tools/kube_credentials.py as a module (tools/ is no package)."""
+    spec = importlib.util.spec_from_file_location("kube_credentials", PROJECT / "tools" / "kube_credentials.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pulumi_jobs() -> list[tuple[str, dict[str, Any]]]:
+    """(workflow/job, job) of every job of any workflow that runs pulumi/actions."""
+    return [
+        (f"{name}/{job_name}", job)
+        for name in sorted(p.name for p in WORKFLOWS.glob("*.yml"))
+        for job_name, job in load(name)["jobs"].items()
+        if uses(job, "pulumi/actions")
+    ]
+
+
+def workflow_stacks() -> list[str]:
+    """Every stack a workflow deploys or previews."""
+    names = {uses(job, "pulumi/actions")[0]["with"]["stack-name"] for _, job in pulumi_jobs()}
+    names |= set(load("preview.yml")["jobs"]["preview"]["strategy"]["matrix"]["stack"])
+    return sorted(n for n in names if "${{" not in n)
+
+
+def options(cmd: list[str]) -> dict[str, str]:
+    """`aws eks update-kubeconfig --k v ...` -> {k: v} (each option once)."""
+    assert cmd[:3] == ["aws", "eks", "update-kubeconfig"], cmd
+    pairs = cmd[3:]
+    assert len(pairs) % 2 == 0 and all(k.startswith("--") for k in pairs[::2]), cmd
+    keys = [k[2:] for k in pairs[::2]]
+    assert len(set(keys)) == len(keys), cmd
+    return dict(zip(keys, pairs[1::2], strict=True))
+
+
+def context_problems(config: dict[str, Any], cmds: list[list[str]]) -> list[str]:
+    """What the commands miss of the contexts a stack file's `config` names: exactly one
+    `update-kubeconfig` per cluster with kubernetes.context (alias = the context, region = the cluster's,
+    EKS name = eksCluster or the cluster's name, role = aws.assumeRoleArn or meshbridge:aws.deployerRoleArn,
+    in the cluster's account), none for anything else. Read from the raw stack file, not the model."""
+    if config["meshbridge:mesh"].get("connectivity") == "local":
+        return [f"local connectivity needs no EKS context: {c}" for c in cmds]
+    deployer_role = (config.get("meshbridge:aws") or {}).get("deployerRoleArn")
+    by_alias: dict[str, list[dict[str, str]]] = {}
+    for cmd in cmds:
+        opts = options(cmd)
+        by_alias.setdefault(opts.get("alias", ""), []).append(opts)
+    problems = []
+    expected = set()
+    for c in config["meshbridge:clusters"]:
+        kube = c.get("kubernetes") or {}
+        if "context" not in kube or "renderYamlToDirectory" in kube:
+            continue
+        expected.add(kube["context"])
+        found = by_alias.get(kube["context"], [])
+        if len(found) != 1:
+            problems.append(f"{c['name']}: {len(found)} update-kubeconfig commands for context {kube['context']!r}")
+            continue
+        role = (c.get("aws") or {}).get("assumeRoleArn") or deployer_role
+        want = {"name": kube.get("eksCluster", c["name"]), "region": c["region"], "alias": kube["context"]}
+        if role:
+            want["role-arn"] = role
+        if found[0] != want:
+            problems.append(f"{c['name']}: {found[0]} instead of {want}")
+        own = role and role == (c.get("aws") or {}).get("assumeRoleArn") and "accountId" in c
+        if own and role.split(":")[4] != c["accountId"]:
+            problems.append(f"{c['name']}: role {role} is not in the cluster's account {c['accountId']}")
+    problems += [f"a context no cluster names: {alias!r}" for alias in sorted(set(by_alias) - expected)]
+    return problems
+
+
+def variant_config(tmp_path: Path, stack: str, mutate: Mutation) -> tuple[dict[str, Any], Any]:
+    """A mutated stack file: its raw config and the validated model the script reads from it."""
+    doc = stack_config(stack)
+    mutate(doc["config"])
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return doc["config"], kube_credentials().load_config(path)
+
+
+def test_each_pulumi_job_creates_kube_contexts_between_aws_credentials_and_pulumi() -> None:
+    jobs = pulumi_jobs()
+    assert sorted(n for n, _ in jobs) == ["deploy.yml/production", "deploy.yml/staging", "preview.yml/preview"]
+    for name, job in jobs:
+        at = index_of(job, lambda s: s.get("name") == KUBE_STEP)
+        step = steps(job)[at]
+        stack = uses(job, "pulumi/actions")[0]["with"]["stack-name"]
+        assert step["run"].strip() == f".venv/bin/python tools/kube_credentials.py --stack {stack}", name
+        creds = index_of(job, lambda s: str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials"))
+        venv = index_of(job, lambda s: ".venv/bin/pip install -r requirements.txt" in str(s.get("run", "")))
+        pulumi = index_of(job, lambda s: str(s.get("uses", "")).startswith("pulumi/actions"))
+        assert max(creds, venv) < at < pulumi, name
+    assert workflow_stacks() == ["production", "staging"]
+
+
+def test_kube_credentials_create_one_context_per_context_cluster_of_every_workflow_stack(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tool = kube_credentials()
+    for stack in workflow_stacks():
+        config = stack_config(stack)["config"]
+        cmds = tool.commands(tool.load_config(PROJECT / f"Pulumi.{stack}.yaml"))
+        assert context_problems(config, cmds) == [], stack
+        assert cmds or not any("context" in (c.get("kubernetes") or {}) for c in config["meshbridge:clusters"])
+        # --dry-run prints exactly these commands, shell-quoted
+        assert tool.main(["--stack", stack, "--dry-run"]) == 0
+        assert [shlex.split(line) for line in capsys.readouterr().out.splitlines()] == cmds
+    # staging cluster-b takes its kubeconfig from the infraStack: nothing to create for it
+    staging = tool.commands(tool.load_config(PROJECT / "Pulumi.staging.yaml"))
+    assert [options(c)["alias"] for c in staging] == ["cluster-a"]
+
+
+ROLE_B = "arn:aws:iam::222222222222:role/mesh-deployer"
+
+
+def test_a_context_cluster_without_credentials_is_caught(tmp_path: Path) -> None:
+    tool = kube_credentials()
+    original = tool.commands(tool.load_config(PROJECT / "Pulumi.staging.yaml"))
+    # cluster-b reached through a named context (and its own EKS name) instead of the infraStack kubeconfig
+    config, cfg = variant_config(
+        tmp_path,
+        "staging",
+        all_of(
+            set_at(["meshbridge:clusters", 1, "kubernetes"], {"context": "stg-b", "eksCluster": "eks-stg-usw2"}),
+            delete_at(["meshbridge:clusters", 1, "infraStack", "outputs", "kubeconfig"]),
+            set_at(["meshbridge:clusters", 1, "aws"], {"assumeRoleArn": ROLE_B}),
+        ),
+    )
+    problems = context_problems(config, original)
+    assert len(problems) == 1 and problems[0].startswith("cluster-b: 0 update-kubeconfig commands"), problems
+    cmds = tool.commands(cfg)
+    assert context_problems(config, cmds) == []
+    assert options(cmds[1]) == {
+        "name": "eks-stg-usw2",
+        "region": "us-west-2",
+        "alias": "stg-b",
+        "role-arn": ROLE_B,
+    }
+    # a wrong role or region, a duplicate and a stray context are caught too
+    wrong = [[*c[:-1], "arn:aws:iam::999999999999:role/other"] for c in original]
+    assert context_problems(stack_config("staging")["config"], wrong)
+    assert context_problems(stack_config("staging")["config"], original + original)
+    assert context_problems(stack_config("staging")["config"], cmds)
+
+
+def test_kube_credentials_role_falls_back_to_the_deployer_role(tmp_path: Path) -> None:
+    tool = kube_credentials()
+    deployer = "arn:aws:iam::111111111111:role/ci-deployer"
+
+    def deployed_in_a(role: str | None) -> Mutation:
+        # cluster-a in the deployer's account, without aws.assumeRoleArn
+        def mutate(cfg: dict[str, Any]) -> None:
+            del cfg["meshbridge:clusters"][0]["aws"]
+            cfg["meshbridge:aws"] = {"deployerAccountId": "111111111111"} | ({"deployerRoleArn": role} if role else {})
+            if not role:  # the endpoint services then admit the consumer accounts
+                cfg["meshbridge:mesh"]["privateLink"] = {"allowedPrincipals": "accounts"}
+
+        return mutate
+
+    config, cfg = variant_config(tmp_path, "staging", deployed_in_a(deployer))
+    cmds = tool.commands(cfg)
+    assert [options(c).get("role-arn") for c in cmds] == [deployer]
+    assert context_problems(config, cmds) == []
+    # without a deployer role: the ambient credentials, no --role-arn
+    config, bare = variant_config(tmp_path, "staging", deployed_in_a(None))
+    cmds = tool.commands(bare)
+    assert len(cmds) == 1 and "--role-arn" not in cmds[0]
+    assert context_problems(config, cmds) == []
+
+
+def test_kube_credentials_configuration_error_exits_2_with_key_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = stack_config("staging")
+    doc["config"]["meshbridge:clusters"][0]["kubernetes"]["eksCluster"] = "-bad name"
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert kube_credentials().main(["--stack", "staging", "--config-file", str(path), "--dry-run"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("meshbridge:clusters[0].kubernetes.eksCluster: "), captured.err
+    assert "Traceback" not in captured.err
