@@ -13,10 +13,13 @@ bin="$cache/$name/$key/$binary"
 if [ ! -x "$bin" ]; then
   command -v go >/dev/null || { echo "build-$name: Go is required (go.mod asks for $(sed -n 's/^go //p' "$root/$module/go.mod"))" >&2; exit 2; }
   mkdir -p "$(dirname "$bin")"
+  # a build folder of its own: two builds at once never share a temporary file; the rename is atomic
+  tmp=$(mktemp -d "$bin.build.XXXXXX")
   echo "build-$name: building $binary $key (several minutes when the Go caches are cold) ..." >&2
   # go.sum is committed; the checksum database may be unreachable, so it is not asked.
   (cd "$root/$module" && GOFLAGS="-mod=readonly -buildvcs=false" GOSUMDB=off GOTOOLCHAIN=local \
-    go build -trimpath -o "$bin.tmp" "$package") >&2
-  mv "$bin.tmp" "$bin"
+    go build -trimpath -o "$tmp/$binary" "$package") >&2
+  mv -f "$tmp/$binary" "$bin"
+  rm -rf "$tmp"
 fi
 echo "$bin"
