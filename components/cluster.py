@@ -65,6 +65,9 @@ class MeshCluster(pulumi.ComponentResource):
             cluster_identifier=name,
             render_yaml_to_directory=args.render_directory,
             enable_server_side_apply=True,
+            # a cluster that no longer exists (deleted with its infra stack) must not block every
+            # later `up`: its objects leave the state when the API server cannot be reached
+            delete_unreachable=True,
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["kubeconfig"]),
         )
         # istio-system exists before anything of Istio: the cacerts Secret must be in it before istiod

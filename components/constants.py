@@ -21,6 +21,15 @@ HEALTH_PATH = "/healthz/ready"
 # Helm release of the east-west gateway, and so the name of its Service (the TargetGroupBinding's
 # serviceRef) and of the TargetGroupBinding itself
 EASTWEST_RELEASE = "istio-eastwestgateway"
+# A gateway rollout without dropped connections (docs/runbook.md, "Gateway rollouts"): the NLB's
+# target group keeps a deregistering target's flows for DEREGISTRATION_DELAY_SECONDS, and an NLB keeps
+# sending it new flows for a while after deregistration (aws-load-balancer-controller#3270); the
+# east-west gateway's Envoy therefore keeps serving for longer (GATEWAY_DRAIN_SECONDS,
+# terminationDrainDuration), and the pod's grace period outlasts the drain so the kubelet never
+# kills Envoy mid-drain. Invariant: DEREGISTRATION_DELAY < DRAIN < GRACE (tests/test_network.py).
+DEREGISTRATION_DELAY_SECONDS = 60
+GATEWAY_DRAIN_SECONDS = 90
+GATEWAY_GRACE_SECONDS = 120
 # the label istiod reads the cluster's network from (on the istio-system Namespace)
 NETWORK_LABEL = "topology.istio.io/network"
 # the DNS domain of the clusters' Services
@@ -58,3 +67,27 @@ def service_fqdn(name: str, namespace: str, domain: str = CLUSTER_DOMAIN) -> str
 CHECK_IMAGE = (
     "docker.io/library/python:3.13-alpine@sha256:399babc8b49529dabfd9c922f2b5eea81d611e4512e3ed250d75bd2e7683f4b0"
 )
+
+# ------------------------------------------------------------------------------------ AWS
+
+# region prefix -> partition, longest prefix first (AWS's partitions: aws, aws-cn, aws-us-gov and the
+# isolated ones); every other region is in `aws`. An account id names an account within one
+# partition only: the same twelve digits in another partition are somebody else's account.
+PARTITION_PREFIXES = (
+    ("us-isob-", "aws-iso-b"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-isof-", "aws-iso-f"),
+    ("us-iso-", "aws-iso"),
+    ("us-gov-", "aws-us-gov"),
+    ("cn-", "aws-cn"),
+)
+
+
+def partition(region: str) -> str:
+    """The AWS partition of a region (IAM ARNs, which regions PrivateLink can join)."""
+    return next((name for prefix, name in PARTITION_PREFIXES if region.startswith(prefix)), "aws")
+
+
+def arn_partition(arn: str) -> str:
+    """The partition an ARN names (`arn:<partition>:...`)."""
+    return arn.split(":", 2)[1]

@@ -16,6 +16,7 @@ CRDs applied first); the Istio charts use no hooks and no `lookup`, so nothing i
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ import pulumi_kubernetes as k8s
 from components.constants import (
     CLUSTER_DOMAIN,
     EASTWEST_RELEASE,
+    GATEWAY_DRAIN_SECONDS,
+    GATEWAY_GRACE_SECONDS,
     GATEWAY_PORT,
     HEALTH_PORT,
     ISTIO_NAMESPACE,
@@ -44,6 +47,8 @@ EASTWEST_SELECTOR = {"istio": "eastwestgateway"}
 # ports of the east-west gateway Service (gateway chart `networkGatewayPorts`)
 NETWORK_GATEWAY_PORTS = {"status-port": HEALTH_PORT, "tls": GATEWAY_PORT, "tls-istiod": 15012, "tls-webhook": 15017}
 MTLS_MODES = ("STRICT", "PERMISSIVE")
+# a pod's ProxyConfig overrides (the gateway's drain duration)
+PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
 
 
 def eastwest_service_host(domain: str = CLUSTER_DOMAIN) -> str:
@@ -94,6 +99,9 @@ class IstioControlPlaneArgs:
     # primary-remote's remote: Istio's remote profile, with the primary's east-west gateway address
     # as this cluster reaches it (global.remotePilotAddress; istiod then runs in the primary only)
     remote_pilot_address: Optional[pulumi.Input[str]] = None
+    # what this cluster's Istio objects wait for besides its own istiod: for a remote of
+    # primary-remote, the primary's istiod and the path to it (its validation webhook is the primary's)
+    after: tuple[pulumi.Resource, ...] = ()
 
     def __post_init__(self) -> None:
         if self.external_istiod and self.remote_pilot_address is not None:
@@ -102,13 +110,36 @@ class IstioControlPlaneArgs:
             raise ValueError(f"mtls_mode {self.mtls_mode!r} is not one of {', '.join(MTLS_MODES)}")
 
 
+# the validating webhooks fail closed from their first apply (base's `istiod-default-validator`, which
+# validates every Istio object without `istio.io/rev` such as meshbridge's, and istiod's own): the
+# charts render `Ignore` on an install, which Helm v4 charts (server-side apply, always an install)
+# would re-apply over istiod's run-time `Fail` on every update
+VALIDATION = {"validationFailurePolicy": "Fail"}
+
+
 def base_values(revision: Optional[str], remote: bool = False) -> dict[str, Any]:
-    """Values of the `base` chart: the default validating webhook points at the revision; a remote
-    cluster of primary-remote installs it with Istio's remote profile."""
-    values: dict[str, Any] = {"defaultRevision": revision} if revision else {}
+    """Values of the `base` chart: the default validating webhook fails closed and points at the
+    revision; a remote cluster of primary-remote installs it with Istio's remote profile."""
+    values: dict[str, Any] = {"base": dict(VALIDATION)}
+    if revision:
+        values["defaultRevision"] = revision
     if remote:
         values["profile"] = REMOTE_PROFILE
     return values
+
+
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+
+
+def retain_crds(args: pulumi.ResourceTransformArgs) -> Optional[pulumi.ResourceTransformResult]:
+    """Transform of the base chart: its CustomResourceDefinitions stay in the cluster when the chart
+    is deleted (a cluster removed from the stack, `pulumi destroy`): deleting a CRD deletes every
+    object of its kind, other teams' VirtualServices and AuthorizationPolicies included."""
+    if args.type_ != CRD_TYPE:
+        return None
+    return pulumi.ResourceTransformResult(
+        props=args.props, opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(retain_on_delete=True))
+    )
 
 
 REMOTE_PROFILE = "remote"
@@ -132,10 +163,11 @@ def istiod_values(args: IstioControlPlaneArgs) -> dict[str, Any]:
             "defaultConfig": {
                 "proxyMetadata": {
                     # the sidecar answers DNS for ServiceEntry hosts (imported services have no
-                    # Kubernetes Service in the consumer cluster) ...
+                    # Kubernetes Service in the consumer cluster) with the address istiod allocated
+                    # (PILOT_ENABLE_IP_AUTOALLOCATE, on by default: each ServiceEntry's status), so
+                    # TCP services on one port stay apart; ISTIO_META_DNS_AUTO_ALLOCATE, the proxy's
+                    # own allocation, is deprecated in 1.30 and not set (docs/istio.md)
                     "ISTIO_META_DNS_CAPTURE": "true",
-                    # ... with an automatically allocated address, so TCP services work too
-                    "ISTIO_META_DNS_AUTO_ALLOCATE": "true",
                 }
             },
         },
@@ -143,7 +175,7 @@ def istiod_values(args: IstioControlPlaneArgs) -> dict[str, Any]:
     # the validating webhook starts as Ignore and istiod flips it to Fail once ready; under
     # server-side apply (Helm v4 charts) every update would flip it back: start at Fail (the
     # chart's own advice in its values.yaml). Istio objects therefore wait for istiod.
-    values["base"] = {"validationFailurePolicy": "Fail"}
+    values["base"] = dict(VALIDATION)
     if args.revision:
         values["revision"] = args.revision
     if args.multi_root:
@@ -172,6 +204,9 @@ class IstioControlPlane(pulumi.ComponentResource):
     base: k8s.helm.v4.Chart
     istiod: k8s.helm.v4.Chart
     peer_authentication: k8s.apiextensions.CustomResource
+    # what an Istio object of this cluster waits for: istiod (CRDs from base, the validation
+    # webhook), and for a remote of primary-remote the primary's istiod path
+    ready: list[pulumi.Resource]
     istiod_service: str
     revision: Optional[str]
     version: str
@@ -194,7 +229,7 @@ class IstioControlPlane(pulumi.ComponentResource):
             version=args.version,
             values=base_values(args.revision, remote=args.remote_pilot_address is not None),
             **_repository(args.repository, "base"),
-            opts=child(depends_on=[args.namespace]),
+            opts=child(depends_on=[args.namespace], transforms=[retain_crds]),
         )
         # istiod must find `cacerts` at its first start, or it self-signs for good
         self.istiod = k8s.helm.v4.Chart(
@@ -218,8 +253,9 @@ class IstioControlPlane(pulumi.ComponentResource):
                 labels=dict(MANAGED_BY),
             ),
             spec={"mtls": {"mode": args.mtls_mode}},
-            opts=child(depends_on=[self.base, self.istiod]),
+            opts=child(depends_on=[self.base, self.istiod, *args.after]),
         )
+        self.ready = [self.istiod, *args.after]
         self.register_outputs(
             {
                 "cluster": c,
@@ -256,6 +292,9 @@ class EastWestGatewayArgs:
     service_type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
     # local connectivity with an IPv4 gateway address: the address the LoadBalancer Service asks for
     load_balancer_ip: Optional[str] = None
+    # what the gateway pods need besides this cluster's istiod release: for a remote of
+    # primary-remote, the primary's istiod path (its pods are injected by the primary's istiod)
+    after: tuple[pulumi.Resource, ...] = ()
 
     def __post_init__(self) -> None:
         wild = [h for h in self.hosts if "*" in h]
@@ -281,6 +320,12 @@ def gateway_values(args: EastWestGatewayArgs) -> dict[str, Any]:
         # cross-network traffic of the whole cluster goes through it: never a single replica
         "autoscaling": {"minReplicas": 2},
         "podDisruptionBudget": {"minAvailable": 1},
+        # a terminating pod keeps serving while the NLB still sends it flows, and the kubelet waits
+        # for the drain (components/constants.py, DEREGISTRATION_DELAY_SECONDS)
+        "podAnnotations": {
+            PROXY_CONFIG_ANNOTATION: json.dumps({"terminationDrainDuration": f"{GATEWAY_DRAIN_SECONDS}s"})
+        },
+        "terminationGracePeriodSeconds": GATEWAY_GRACE_SECONDS,
     }
     if args.load_balancer_ip is not None:
         values["service"]["loadBalancerIP"] = args.load_balancer_ip
@@ -358,6 +403,7 @@ class EastWestGateway(pulumi.ComponentResource):
     release: k8s.helm.v4.Chart
     gateway: Optional[k8s.apiextensions.CustomResource]  # none without hosts
     istiod_gateway: Optional[k8s.apiextensions.CustomResource]  # primary-remote's primary only
+    istiod_virtual_service: Optional[k8s.apiextensions.CustomResource]  # primary-remote's primary only
     service_host: str
     hosts: list[str]
 
@@ -377,12 +423,13 @@ class EastWestGateway(pulumi.ComponentResource):
             version=args.version,
             values=gateway_values(args),
             **_repository(args.repository, "gateway"),
-            opts=child(depends_on=[args.istiod]),
+            opts=child(depends_on=[args.istiod, *args.after]),
         )
         self.gateway = None
         if args.hosts:
             self.gateway = self._gateway(child, args)
         self.istiod_gateway = None
+        self.istiod_virtual_service = None
         if args.expose_istiod:
             meta = partial(k8s.meta.v1.ObjectMetaArgs, namespace=ISTIO_NAMESPACE, labels=dict(MANAGED_BY))
             self.istiod_gateway = k8s.apiextensions.CustomResource(
@@ -393,7 +440,7 @@ class EastWestGateway(pulumi.ComponentResource):
                 spec=istiod_gateway_spec(args.revision),
                 opts=child(depends_on=[args.istiod, self.release]),
             )
-            k8s.apiextensions.CustomResource(
+            self.istiod_virtual_service = k8s.apiextensions.CustomResource(
                 f"{c}-{ISTIOD_VIRTUAL_SERVICE}",
                 api_version="networking.istio.io/v1",
                 kind="VirtualService",

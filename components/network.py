@@ -16,13 +16,21 @@ optionally a Route 53 private hosted zone whose apex aliases the endpoint (a sta
 Security group decision (docs/architecture.md, "Traffic path and AWS prerequisites"): in
 `privatelink` mode the NLB does not evaluate its security group for PrivateLink traffic
 (`enforce_security_group_inbound_rules_on_private_link_traffic = "off"`). Who may connect is decided
-by the endpoint service's `allowed_principals` (consumer account roots, never `*`), by the endpoint's
-security group in the consumer VPC (15443 from the consumer VPC CIDR only) and by Istio mTLS at the
-gateway. The NLB's own security group then has no inbound rule at all (nothing inside the producer
-VPC needs the NLB). In `routed` mode the NLB security group admits 15443 from the consuming
-clusters' VPC CIDRs only. In both modes its outbound rules reach the targets (15443) and their
-health port (15021) inside the producer VPC only, and the `TargetGroupBinding` opens the pods to the
-NLB's security group only. No rule anywhere admits 0.0.0.0/0 or ::/0.
+by the endpoint service's `allowed_principals` (the consumer clusters' deployer roles by default, or
+the consumer account roots; never `*`), by the endpoint's security group in the consumer VPC (15443
+from the consumer VPC's CIDR blocks only) and by Istio mTLS at the gateway. The NLB's own security
+group then has no inbound rule at all (nothing inside the producer VPC needs the NLB). In `routed`
+mode the NLB security group admits 15443 from the consuming clusters' VPC CIDR blocks only. In both
+modes its outbound rules reach the targets (15443) and their health port (15021) inside the
+producer VPC's CIDR blocks only (every block: pods of EKS custom networking live in a secondary
+one), and the `TargetGroupBinding` opens the pods to the NLB's security group only. No rule
+anywhere admits 0.0.0.0/0 or ::/0.
+
+Order on a replacement (docs/runbook.md, "Replacing a target group"): the AWS Load Balancer
+Controller refuses a change of a TargetGroupBinding's `targetGroupARN`, `targetType`,
+`ipAddressType` or `vpcID` and admits one binding per target group, so a binding is replaced,
+deleted before its successor is created, whenever one of those changes; each listener is created
+(and switched to a new target group) only after the binding that fills its target group.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.constants import (
+    DEREGISTRATION_DELAY_SECONDS,
     EASTWEST_RELEASE,
     GATEWAY_PORT,
     HEALTH_PATH,
@@ -44,26 +53,28 @@ from components.constants import (
     ISTIO_NAMESPACE,
     MANAGED_BY,
     PART_OF_LABEL,
+    partition,
 )
 from components.options import child_opts
 
 TGB_API_VERSION = "elbv2.k8s.aws/v1beta1"
+# fields of a TargetGroupBinding's spec the controller's webhook refuses to change
+TGB_IMMUTABLE_FIELDS = ("targetGroupARN", "targetType", "ipAddressType", "vpcID")
 
 Connectivity = Literal["privatelink", "routed"]
 
 
-def partition(region: str) -> str:
-    """The AWS partition of a region (for IAM ARNs)."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def account_root(account_id: pulumi.Input[str], region: str) -> pulumi.Output[str]:
-    """`arn:<partition>:iam::<account>:root`: the principal that lets an account create endpoints."""
+    """`arn:<partition>:iam::<account>:root`: the principal that lets any principal of an account
+    (with ec2:CreateVpcEndpoint) create endpoints."""
     return pulumi.Output.concat("arn:", partition(region), ":iam::", account_id, ":root")
+
+
+def rule_name(base: str, index: int) -> str:
+    """A security group rule's resource name per CIDR block: the first block keeps the name rules
+    had with one block (no replacement of deployed rules), the others `.cidr<index>` (a dot: never
+    part of a cluster name, so no other rule's name)."""
+    return base if index == 0 else f"{base}.cidr{index}"
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,15 @@ class GatewayConsumer:
     name: str  # the consumer cluster's name
     account_id: pulumi.Input[str]  # its AWS account: an allowed principal of the endpoint service
     region: str  # its region: a supported region of the endpoint service when not the producer's
-    vpc_cidr: pulumi.Input[str]  # its VPC CIDR: admitted by the NLB's security group in routed mode
+    # its VPC's CIDR blocks: admitted by the NLB's security group in routed mode
+    vpc_cidrs: Sequence[pulumi.Input[str]]
+    # the role that creates its endpoints (its deployer role): the endpoint service's allowed
+    # principal; None: the account root (any principal of the account)
+    role_arn: Optional[str] = None
+
+    @property
+    def principal(self) -> pulumi.Input[str]:
+        return self.role_arn if self.role_arn is not None else account_root(self.account_id, self.region)
 
 
 @dataclass(frozen=True)
@@ -83,7 +102,8 @@ class PrivateGatewayArgs:
     cluster: str  # the producer cluster's name
     region: str  # the producer's region (the endpoint service's home region)
     vpc_id: pulumi.Input[str]  # the producer VPC: NLB security group and target group
-    vpc_cidr: pulumi.Input[str]  # the producer VPC CIDR: where the NLB may send traffic and health checks
+    # the producer VPC's CIDR blocks: where the NLB may send traffic and health checks (the pods)
+    vpc_cidrs: Sequence[pulumi.Input[str]]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]  # the producer's private subnets: the NLB's
     connectivity: Connectivity  # privatelink (endpoint service) or routed (consumers reach the NLB)
     consumers: Sequence[GatewayConsumer]  # the clusters that consume a service of this producer
@@ -148,29 +168,31 @@ class PrivateGateway(pulumi.ComponentResource):
             for port in listened:
                 what = "east-west gateway" if port == GATEWAY_PORT else "istiod"
                 for consumer in args.consumers:
-                    aws.vpc.SecurityGroupIngressRule(
-                        f"{name}-nlb-in-{port}-{consumer.name}",
-                        security_group_id=sg_id,
-                        description=f"{what} traffic from {consumer.name}",
-                        ip_protocol="tcp",
-                        from_port=port,
-                        to_port=port,
-                        cidr_ipv4=consumer.vpc_cidr,
-                        opts=aws_opts(),
-                    )
+                    for i, block in enumerate(consumer.vpc_cidrs):
+                        aws.vpc.SecurityGroupIngressRule(
+                            rule_name(f"{name}-nlb-in-{port}-{consumer.name}", i),
+                            security_group_id=sg_id,
+                            description=f"{what} traffic from {consumer.name}",
+                            ip_protocol="tcp",
+                            from_port=port,
+                            to_port=port,
+                            cidr_ipv4=block,
+                            opts=aws_opts(),
+                        )
         egress = [(GATEWAY_PORT, "forwarded traffic"), (HEALTH_PORT, "health checks")]
         egress += [(port, "istiod traffic") for port in self.gateway_ports if port != GATEWAY_PORT]
         for port, what in egress:
-            aws.vpc.SecurityGroupEgressRule(
-                f"{name}-nlb-out-{port}",
-                security_group_id=sg_id,
-                description=f"{what} to the east-west gateway pods in {args.cluster}'s VPC",
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                cidr_ipv4=args.vpc_cidr,
-                opts=aws_opts(),
-            )
+            for i, block in enumerate(args.vpc_cidrs):
+                aws.vpc.SecurityGroupEgressRule(
+                    rule_name(f"{name}-nlb-out-{port}", i),
+                    security_group_id=sg_id,
+                    description=f"{what} to the east-west gateway pods in {args.cluster}'s VPC",
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    cidr_ipv4=block,
+                    opts=aws_opts(),
+                )
 
         self.load_balancer = aws.lb.LoadBalancer(
             f"{name}-nlb",
@@ -198,7 +220,9 @@ class PrivateGateway(pulumi.ComponentResource):
                 vpc_id=args.vpc_id,
                 ip_address_type="ipv4",
                 preserve_client_ip="false",
-                deregistration_delay=30,
+                # the gateway pods drain for longer (components/istio.py, gateway_values): an NLB
+                # keeps sending new flows to a deregistering target for a while
+                deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
                 health_check=aws.lb.TargetGroupHealthCheckArgs(
                     enabled=True,
                     protocol="HTTP",
@@ -213,37 +237,26 @@ class PrivateGateway(pulumi.ComponentResource):
                 opts=aws_opts(),
             )
 
-        def listener(resource: str, port: int, tg: aws.lb.TargetGroup) -> aws.lb.Listener:
-            return aws.lb.Listener(
-                resource,
-                load_balancer_arn=self.load_balancer.arn,
-                port=port,
-                protocol="TCP",
-                default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=tg.arn)],
-                tags=tags,
-                opts=aws_opts(),
-            )
-
         self.target_group = target_group(f"{name}-tg", GATEWAY_PORT)
-        self.listener = listener(f"{name}-listener", GATEWAY_PORT, self.target_group)
-
-        # istiod's ports (primary-remote's primary): one target group and listener each
+        # istiod's ports (primary-remote's primary): one target group each (listeners: `bind`)
         self.istiod_target_groups: dict[int, aws.lb.TargetGroup] = {}
-        for listen, target in sorted(ISTIOD_PORTS.items()) if args.istiod_ports else []:
+        for _, target in sorted(ISTIOD_PORTS.items()) if args.istiod_ports else []:
             self.istiod_target_groups[target] = target_group(f"{name}-tg-{target}", target)
-            listener(f"{name}-listener-{listen}", listen, self.istiod_target_groups[target])
+        self._tags = tags
 
         self.endpoint_service = None
         self.endpoint_service_name = None
         if privatelink:
-            principals = sorted({str(c.account_id) for c in args.consumers if isinstance(c.account_id, str)})
-            dynamic = [c.account_id for c in args.consumers if not isinstance(c.account_id, str)]
+            # literal principals sorted and once each, then those known only after the infra stack's
+            # outputs are read (an account from an infraStack), in consumer order
+            literal = sorted({p for p in (c.principal for c in args.consumers) if isinstance(p, str)})
+            dynamic = [p for p in (c.principal for c in args.consumers) if not isinstance(p, str)]
             other_regions = sorted({c.region for c in args.consumers if c.region != args.region})
             self.endpoint_service = aws.ec2.VpcEndpointService(
                 f"{name}-endpoint-service",
                 acceptance_required=False,
                 network_load_balancer_arns=[self.load_balancer.arn],
-                allowed_principals=[account_root(a, args.region) for a in [*principals, *dynamic]],
+                allowed_principals=[*literal, *dynamic],
                 # cross-region PrivateLink: the consumers' regions (the home region is always served)
                 supported_regions=sorted({args.region, *other_regions}) if other_regions else None,
                 supported_ip_address_types=["ipv4"],
@@ -259,14 +272,27 @@ class PrivateGateway(pulumi.ComponentResource):
         self._gateway_name = name
 
     def bind(self, binding: GatewayBindingArgs) -> k8s.apiextensions.CustomResource:
-        """The TargetGroupBinding(s) after the east-west gateway release, then the outputs."""
+        """The TargetGroupBinding(s) after the east-west gateway release, each listener after the
+        binding of its target group, then the outputs."""
         args, name, sg_id = self.args, self._gateway_name, self.security_group_id
+
+        def listener(resource: str, port: int, tg: aws.lb.TargetGroup, after: pulumi.Resource) -> aws.lb.Listener:
+            return aws.lb.Listener(
+                resource,
+                load_balancer_arn=self.load_balancer.arn,
+                port=port,
+                protocol="TCP",
+                default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=tg.arn)],
+                tags=self._tags,
+                # a (new) target group gets its targets before the listener forwards to it
+                opts=child_opts(self, args.aws_provider, depends_on=[after]),
+            )
 
         # the AWS Load Balancer Controller (a prerequisite in every producer cluster) registers the
         # istio-eastwestgateway pod IPs in the Pulumi-owned target group and opens the pods' security
         # group to the NLB's security group on the two ports
         def target_group_binding(
-            resource: str, object_name: str, port: int, tg: aws.lb.TargetGroup, after: list[pulumi.Resource]
+            resource: str, object_name: str, port: int, tg: aws.lb.TargetGroup
         ) -> k8s.apiextensions.CustomResource:
             return k8s.apiextensions.CustomResource(
                 resource,
@@ -296,15 +322,27 @@ class PrivateGateway(pulumi.ComponentResource):
                     },
                 },
                 opts=child_opts(
-                    self, args.k8s_provider, depends_on=[args.istio_namespace, *after, *binding.depends_on]
+                    self,
+                    args.k8s_provider,
+                    depends_on=[args.istio_namespace, *binding.depends_on],
+                    # the controller's webhook refuses a change of these fields and a second binding
+                    # of one target group: a new target group gets a new binding, the old one first
+                    replace_on_changes=[f"spec.{f}" for f in TGB_IMMUTABLE_FIELDS],
+                    delete_before_replace=True,
                 ),
             )
 
         self.target_group_binding = target_group_binding(
-            f"{name}-tgb", EASTWEST_RELEASE, GATEWAY_PORT, self.target_group, [self.listener]
+            f"{name}-tgb", EASTWEST_RELEASE, GATEWAY_PORT, self.target_group
         )
-        for target, tg in sorted(self.istiod_target_groups.items()):
-            target_group_binding(f"{name}-tgb-{target}", f"{EASTWEST_RELEASE}-{target}", target, tg, [])
+        self.listener = listener(f"{name}-listener", GATEWAY_PORT, self.target_group, self.target_group_binding)
+        self.istiod_bindings: list[pulumi.Resource] = []
+        self.istiod_listeners: list[pulumi.Resource] = []
+        for listen, target in sorted(ISTIOD_PORTS.items()) if args.istiod_ports else []:
+            tg = self.istiod_target_groups[target]
+            tgb = target_group_binding(f"{name}-tgb-{target}", f"{EASTWEST_RELEASE}-{target}", target, tg)
+            self.istiod_bindings.append(tgb)
+            self.istiod_listeners.append(listener(f"{name}-listener-{listen}", listen, tg, tgb))
         self.register_outputs(
             {
                 "nlbArn": self.nlb_arn,
@@ -326,7 +364,8 @@ class GatewayEndpointArgs:
     consumer_region: str  # the consumer's region (the endpoint's, the private zone's VPC region)
     producer_region: str  # the producer's region: `service_region` of the endpoint when different
     vpc_id: pulumi.Input[str]  # the consumer VPC
-    vpc_cidr: pulumi.Input[str]  # the consumer VPC CIDR: the only source the endpoint admits
+    # the consumer VPC's CIDR blocks: the only sources the endpoint admits
+    vpc_cidrs: Sequence[pulumi.Input[str]]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]  # the consumer's private subnets
     # the producer's VpcEndpointService.service_name
     service_name: pulumi.Input[str]
@@ -356,16 +395,17 @@ class GatewayEndpoint(pulumi.ComponentResource):
             opts=aws_opts(),
         )
         # the endpoint only answers connections; no outbound rule is needed
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-endpoint-in-{GATEWAY_PORT}",
-            security_group_id=self.security_group.id,
-            description=f"{args.consumer} workloads to the {args.producer} east-west gateway",
-            ip_protocol="tcp",
-            from_port=GATEWAY_PORT,
-            to_port=GATEWAY_PORT,
-            cidr_ipv4=args.vpc_cidr,
-            opts=aws_opts(),
-        )
+        for i, block in enumerate(args.vpc_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                rule_name(f"{name}-endpoint-in-{GATEWAY_PORT}", i),
+                security_group_id=self.security_group.id,
+                description=f"{args.consumer} workloads to the {args.producer} east-west gateway",
+                ip_protocol="tcp",
+                from_port=GATEWAY_PORT,
+                to_port=GATEWAY_PORT,
+                cidr_ipv4=block,
+                opts=aws_opts(),
+            )
         self.endpoint = aws.ec2.VpcEndpoint(
             f"{name}-endpoint",
             vpc_id=args.vpc_id,

@@ -76,9 +76,9 @@ def no_open_ingress(r: Res) -> list[str]:
 
 def endpoint_service_not_public(r: Res) -> list[str]:
     if r.type == ENDPOINT_SERVICE and "*" in (r.props.get("allowedPrincipals") or []):
-        return [f"endpoint service {r.name} allows principal '*'; list the consumer account roots"]
+        return [f"endpoint service {r.name} allows principal '*'; list the consumer roles or account roots"]
     if r.type == ENDPOINT_SERVICE_PRINCIPAL and r.props.get("principalArn") == "*":
-        return [f"endpoint service principal {r.name} is '*'; list the consumer account roots"]
+        return [f"endpoint service principal {r.name} is '*'; list the consumer roles or account roots"]
     return []
 
 

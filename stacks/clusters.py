@@ -27,7 +27,8 @@ class ClusterInputs:
     # the AWS values: None in local connectivity (no AWS resource; docs/local.md)
     account_id: Optional[pulumi.Input[str]]
     vpc_id: Optional[pulumi.Input[str]]
-    vpc_cidr: Optional[pulumi.Input[str]]
+    # every CIDR block of the VPC (primary first): `vpc.cidrs`, `vpc.cidr` or the infraStack's vpcCidr
+    vpc_cidrs: Optional[list[pulumi.Input[str]]]
     subnet_ids: Optional[pulumi.Input[list[str]]]
     # a secret Output, or None when the cluster is reached through a kube context
     kubeconfig: Optional[pulumi.Input[str]]
@@ -76,12 +77,18 @@ def resolve_inputs(refs: dict[str, pulumi.StackReference], spec: ClusterSpec, aw
     return ClusterInputs(
         account_id=aws_value(spec.account_id, "account_id"),
         vpc_id=aws_value(spec.vpc.id, "vpc_id"),
-        vpc_cidr=aws_value(spec.vpc.cidr, "vpc_cidr"),
+        vpc_cidrs=_cidrs(refs, spec) if aws else None,
         subnet_ids=aws_value(spec.vpc.subnet_ids, "subnet_ids"),
         kubeconfig=kubeconfig,
         api_server_endpoint=_optional(refs, spec, spec.api_server.endpoint, "api_server_endpoint"),
         api_server_ca=_optional(refs, spec, spec.api_server.ca_data, "api_server_ca"),
     )
+
+
+def _cidrs(refs: dict[str, pulumi.StackReference], spec: ClusterSpec) -> list[pulumi.Input[str]]:
+    """The VPC's CIDR blocks: `vpc.cidrs` or `vpc.cidr` from the stack file, else the infraStack's one."""
+    blocks: list[pulumi.Input[str]] = list(spec.vpc.blocks or [])
+    return blocks or [_value(refs, spec, None, "vpc_cidr")]
 
 
 def _optional(refs: dict[str, pulumi.StackReference], spec: ClusterSpec, literal: Any, key: str) -> Any:

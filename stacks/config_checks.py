@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from pydantic.alias_generators import to_camel
 
-from components.constants import ISTIO_NAMESPACE, service_fqdn
+from components.constants import ISTIO_NAMESPACE, arn_partition, partition, service_fqdn
 from policy.rules import root_sidecar_problems
 from stacks import names
 from stacks.config_model import DNS_LABEL_RE, DNS_NAME_RE, LOCAL_TWIN_SUFFIX, ClusterSpec, MeshConfig, ServiceSpec
@@ -131,7 +131,8 @@ def name_collisions(cfg: MeshConfig) -> list[str]:
 
 def cross_checks(cfg: MeshConfig) -> list[str]:
     """Every cross-field problem of the configuration, section by section, each reported once."""
-    p = [*istio_problems(cfg), *ca_problems(cfg), *cluster_problems(cfg), *service_problems(cfg)]
+    p = [*istio_problems(cfg), *ca_problems(cfg), *cluster_problems(cfg), *account_problems(cfg)]
+    p.extend(service_problems(cfg))
     p.extend(distribute_problems(cfg))
     p.extend(discovery_problems(cfg))
     p.extend([*verify_problems(cfg), *observability_problems(cfg)])
@@ -204,7 +205,7 @@ def _local_cluster_problems(at: str, c: ClusterSpec, reached: bool) -> list[str]
     unused = "not used in local connectivity (no AWS resource is created): remove it"
     if c.account_id is not None:
         p.append(f"{at}.accountId: {unused}")
-    for field in ("id", "cidr", "subnet_ids"):
+    for field in ("id", "cidr", "cidrs", "subnet_ids"):
         if getattr(c.vpc, field) is not None:
             p.append(f"{at}.vpc.{to_camel(field)}: {unused}")
     if c.aws.assume_role_arn is not None:
@@ -277,8 +278,13 @@ def cluster_problems(cfg: MeshConfig) -> list[str]:
                 f"{at}.gateway: only with meshbridge:mesh.connectivity local (in {mesh.connectivity} mode the "
                 "gateway address is the NLB's or the VPC endpoint's, created by meshbridge)"
             )
-        for field, stack_key in (("id", "vpc_id"), ("cidr", "vpc_cidr"), ("subnet_ids", "subnet_ids")):
+        if c.vpc.cidr is not None and c.vpc.cidrs is not None:
+            p.append(f"{at}.vpc: give either cidr or cidrs (every block of the VPC, primary first), not both")
+        for field, stack_key in (("id", "vpc_id"), ("blocks", "vpc_cidr"), ("subnet_ids", "subnet_ids")):
             if getattr(c.vpc, field) is None and not c.from_stack(stack_key):
+                if field == "blocks":
+                    p.append(f"{at}.vpc.cidr: required (set cidr or cidrs here, or map infraStack.outputs.vpcCidr)")
+                    continue
                 key = to_camel(field)
                 p.append(
                     f"{at}.vpc.{key}: required (set it here or map it in infraStack.outputs.{to_camel(stack_key)})"
@@ -296,19 +302,90 @@ def cluster_problems(cfg: MeshConfig) -> list[str]:
         # sorted by first address, a block overlaps an earlier one iff it starts before the furthest
         # end seen so far: one sort instead of comparing every pair
         blocks = sorted(
-            (ipaddress.IPv4Network(c.vpc.cidr), i) for i, c in enumerate(cfg.clusters) if c.vpc.cidr is not None
+            (ipaddress.IPv4Network(block), i) for i, c in enumerate(cfg.clusters) for block in c.vpc.blocks or []
         )
         reach: Optional[tuple[ipaddress.IPv4Network, int]] = None
         for block, i in blocks:
             if reach is not None and block.network_address <= reach[0].broadcast_address:
                 (later, li), (earlier, ej) = ((block, i), reach) if i > reach[1] else (reach, (block, i))
+                key = "cidrs" if cfg.clusters[li].vpc.cidrs else "cidr"
                 p.append(
-                    f"meshbridge:clusters[{li}].vpc.cidr: {later} overlaps {earlier} of clusters[{ej}] "
+                    f"meshbridge:clusters[{li}].vpc.{key}: {later} overlaps {earlier} of clusters[{ej}] "
                     "(routed connectivity needs distinct CIDRs)"
                 )
             if reach is None or block.broadcast_address > reach[0].broadcast_address:
                 reach = (block, i)
 
+    return p
+
+
+def account_problems(cfg: MeshConfig) -> list[str]:
+    """AWS identities (docs/architecture.md, "Deployer IAM"): every cluster outside the deployer's
+    account has a role to assume (its provider's allowedAccountIds stops the run otherwise), roles
+    and regions in one partition per link, and in privatelink mode with allowedPrincipals `roles` a
+    role for every consumer."""
+    p: list[str] = []
+    mesh, deployer = cfg.mesh, cfg.aws
+    if mesh.connectivity == "local":
+        return [
+            f"meshbridge:aws.{to_camel(k)}: not used in local connectivity (no AWS resource): remove it"
+            for k in sorted(deployer.model_fields_set)
+        ]
+    account, role = deployer.deployer_account_id, deployer.deployer_role_arn
+    if role and account and f"::{account}:" not in role:
+        p.append(f"meshbridge:aws.deployerRoleArn: role is not in meshbridge:aws.deployerAccountId {account}")
+    literal = {c.account_id for c in cfg.clusters if c.account_id}
+    if deployer.deployer_account_id is None and len(literal) > 1:
+        p.append(
+            f"meshbridge:aws.deployerAccountId: required when the clusters are in more than one account "
+            f"({', '.join(sorted(literal))}): the account `pulumi up` runs in; every other account is "
+            "reached through its clusters' aws.assumeRoleArn"
+        )
+    for i, c in enumerate(cfg.clusters):
+        at = f"meshbridge:clusters[{i}]"
+        region_partition = partition(c.region)
+        role = c.aws.assume_role_arn
+        if role and arn_partition(role) != region_partition:
+            p.append(
+                f"{at}.aws.assumeRoleArn: role is in partition {arn_partition(role)}, the cluster's region "
+                f"{c.region} in {region_partition}"
+            )
+        if role or deployer.deployer_account_id is None:
+            continue
+        if c.account_id is None:
+            p.append(
+                f"{at}.aws.assumeRoleArn: required: the cluster's account comes from its infraStack and cannot "
+                f"be checked against meshbridge:aws.deployerAccountId {deployer.deployer_account_id}"
+            )
+        elif c.account_id != deployer.deployer_account_id:
+            p.append(
+                f"{at}.aws.assumeRoleArn: required: account {c.account_id} is not the deployer's "
+                f"({deployer.deployer_account_id}, meshbridge:aws.deployerAccountId); the provider's "
+                "allowedAccountIds would stop `pulumi up`"
+            )
+    index = {c.name: i for i, c in enumerate(cfg.clusters)}
+    # the pairs between known clusters (an unknown name is reported by the services' checks)
+    referenced = {c.cluster for s in cfg.services for c in s.consumers} | {
+        p for s in cfg.services for p in s.exported_from
+    }
+    pairs = cfg.pairs() if referenced <= set(index) else []
+    for consumer, producer in pairs:
+        cp, pp = partition(cfg.cluster(consumer).region), partition(cfg.cluster(producer).region)
+        if cp != pp:
+            p.append(
+                f"meshbridge:clusters[{index[consumer]}].region: {consumer} ({cp}) reaches {producer} ({pp}): "
+                "PrivateLink and VPC routing stay within one AWS partition, and an account id means "
+                "another account in another partition"
+            )
+    if mesh.connectivity == "privatelink" and mesh.private_link.allowed_principals == "roles":
+        for consumer in dict.fromkeys(c for c, _ in pairs):
+            spec = cfg.cluster(consumer)
+            if spec.aws.assume_role_arn is None and deployer.deployer_role_arn is None:
+                p.append(
+                    f"meshbridge:clusters[{index[consumer]}].aws.assumeRoleArn: required: the endpoint services "
+                    f"this cluster connects to admit its deployer role only (meshbridge:mesh.privateLink."
+                    "allowedPrincipals roles); or set meshbridge:aws.deployerRoleArn, or allowedPrincipals accounts"
+                )
     return p
 
 

@@ -21,6 +21,7 @@ from stacks.config_checks import check_manifest, cross_checks
 from stacks.config_model import (
     CaSettings,
     ClusterSpec,
+    DeployerSettings,
     DistributeSpec,
     MeshConfig,
     MeshSettings,
@@ -32,7 +33,7 @@ from stacks.problems import NAMESPACE, ConfigError, key_path, show
 from stacks.strict import strict_checks
 from stacks.yamlsafe import YamlError, read_yaml
 
-TOP_LEVEL_KEYS = ("mesh", "ca", "clusters", "services", "distribute", "verify", "observability")
+TOP_LEVEL_KEYS = ("mesh", "ca", "clusters", "services", "distribute", "verify", "observability", "aws")
 
 
 def _path(key: str, loc: tuple[Any, ...]) -> str:
@@ -62,8 +63,9 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "distribute": TypeAdapter(list[DistributeSpec]),
     "verify": TypeAdapter(VerifySettings),
     "observability": TypeAdapter(ObservabilitySettings),
+    "aws": TypeAdapter(DeployerSettings),
 }
-_DEFAULTS: dict[str, Any] = {"ca": {}, "services": [], "distribute": [], "verify": {}, "observability": {}}
+_DEFAULTS: dict[str, Any] = {"ca": {}, "services": [], "distribute": [], "verify": {}, "observability": {}, "aws": {}}
 
 
 def parse_config(raw: dict[str, Any], project_root: Path | str = ".", extra_keys: tuple[str, ...] = ()) -> MeshConfig:

@@ -35,6 +35,7 @@ REGION_RE = _full(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]")
 ACCOUNT_RE = _full(r"[0-9]{12}")
 VPC_ID_RE = _full(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
 SUBNET_ID_RE = _full(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
+EKS_NAME_RE = _full(r"[0-9A-Za-z][A-Za-z0-9_-]{0,99}")
 ROLE_ARN_RE = _full(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}")
 # [org/]project/]stack: each part letters, digits, '_', '.', '-' (at most 100), never '.' or '..'
 STACK_NAME_RE = _full(r"((?!\.{1,2}/)[A-Za-z0-9_.-]{1,100}/){0,2}(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,100}")
@@ -263,6 +264,13 @@ class IstioSettings(Model):
         return value
 
 
+class PrivateLinkSettings(Model):
+    # who may create an interface endpoint to a producer's endpoint service: `roles`, the consumer
+    # clusters' deployer roles (their aws.assumeRoleArn, else meshbridge:aws.deployerRoleArn);
+    # `accounts`, every principal of the consumer accounts (the account root)
+    allowed_principals: Literal["roles", "accounts"] = "roles"
+
+
 class MeshSettings(Model):
     id: DnsLabel
     trust_domain: DnsName = "cluster.local"
@@ -273,6 +281,7 @@ class MeshSettings(Model):
     istio: IstioSettings = IstioSettings()
     gateway_dns: Optional[DnsName] = None
     allowed_accounts: Optional[list[AccountId]] = None
+    private_link: PrivateLinkSettings = PrivateLinkSettings()
     # how clusters learn of each other's services (docs/architecture.md, "Discovery models"):
     # explicit imports only, or Istio's endpoint discovery through remote secrets
     model: Literal["imports", "multi-primary", "primary-remote"] = "imports"
@@ -314,6 +323,9 @@ class CaSettings(Model):
 
 class KubernetesAccess(Model):
     context: Optional[Annotated[str, AfterValidator(_text(1024))]] = Field(None, min_length=1)
+    # the EKS cluster behind `context`: the deploy workflows create the context with
+    # `aws eks update-kubeconfig --name <eksCluster> --alias <context>` (default: the cluster's name)
+    eks_cluster: Optional[Annotated[str, AfterValidator(_check(EKS_NAME_RE, "EKS cluster name"))]] = None
     kubeconfig: Optional[str] = Field(None, min_length=1, max_length=1024 * 1024)
     # pulumi-kubernetes renderYamlToDirectory: write the manifests there, reach no cluster (docs/e2e.md)
     render_yaml_to_directory: Optional[Annotated[str, AfterValidator(_text(1024))]] = Field(None, min_length=1)
@@ -329,6 +341,9 @@ class KubernetesAccess(Model):
 class VpcSettings(Model):
     id: Optional[VpcId] = None
     cidr: Optional[str] = None
+    # every CIDR block of the VPC (primary first) where pods or nodes have addresses, e.g. a secondary
+    # block for EKS custom networking; instead of `cidr`
+    cidrs: Optional[Annotated[list[str], AfterValidator(_unique)]] = Field(None, min_length=1, max_length=5)
     subnet_ids: Optional[Annotated[list[SubnetId], AfterValidator(_unique)]] = Field(None, min_length=1)
 
     @field_validator("cidr")
@@ -340,6 +355,20 @@ class VpcSettings(Model):
         if problem:
             raise ValueError(f"{show(value)} {problem}")
         return value
+
+    @field_validator("cidrs")
+    @classmethod
+    def _cidrs(cls, value: Optional[list[str]]) -> Optional[list[str]]:
+        for block in value or []:
+            problem = cidr_problem(block) if len(block) <= 64 else "is not an IPv4 CIDR block"
+            if problem:
+                raise ValueError(f"{show(block)} {problem}")
+        return value
+
+    @property
+    def blocks(self) -> Optional[list[str]]:
+        """The VPC's CIDR blocks from `cidrs` or `cidr` (None: from the infraStack)."""
+        return list(self.cidrs) if self.cidrs else ([self.cidr] if self.cidr else None)
 
 
 class ApiServer(Model):
@@ -720,6 +749,16 @@ class ObservabilitySettings(Model):
 # ------------------------------------------------------------------------------ whole config
 
 
+class DeployerSettings(Model):
+    """`meshbridge:aws`: the identity `pulumi up` runs as (the CI role of the deploy workflow)."""
+
+    # the account of the deployer role: a cluster in any other account needs aws.assumeRoleArn
+    deployer_account_id: Optional[AccountId] = None
+    # the deployer role itself: the endpoint services' allowed principal for a consumer cluster that
+    # is deployed without aws.assumeRoleArn (mesh.privateLink.allowedPrincipals roles)
+    deployer_role_arn: Optional[RoleArn] = None
+
+
 class MeshConfig(Model):
     """The validated configuration of one stack."""
 
@@ -730,6 +769,7 @@ class MeshConfig(Model):
     distribute: list[DistributeSpec]
     verify: VerifySettings = VerifySettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    aws: DeployerSettings = DeployerSettings()
     # manifests of `distribute` entries with `file`, loaded and parsed (same order as distribute)
     distribute_manifests: list[list[dict[str, Any]]] = Field(default_factory=list)
 

@@ -20,7 +20,7 @@ from components.discovery import IstioReader, IstioReaderArgs, RemoteSecret, Rem
 from stacks import names
 from stacks.clusters import Clusters
 from stacks.config_model import MeshConfig
-from stacks.istio import IstiodSettings
+from stacks.istio import ControlPlanes, EastWestGateways, IstiodSettings
 from stacks.network import Network
 
 
@@ -109,4 +109,29 @@ def wire_discovery(cfg: MeshConfig, clusters: Clusters, network: Network) -> Dis
         found.istiod[primary] = IstiodSettings(mesh_networks=mesh_networks(cfg, network, None), external_istiod=True)
         for remote in cfg.remote_clusters():
             found.istiod[remote] = IstiodSettings(remote_pilot_address=network.gateway_address(remote, primary))
+    return found
+
+
+def remote_prerequisites(
+    cfg: MeshConfig, network: Network, discovery: Discovery, control_planes: ControlPlanes, eastwest: EastWestGateways
+) -> dict[str, list[pulumi.Resource]]:
+    """primary-remote: what each remote's Istio objects and east-west gateway wait for. A remote has
+    no istiod: its pods are injected, and its Istio objects validated, by the primary's istiod,
+    reached through the primary's east-west gateway (istiod Gateway and VirtualService, the NLB's
+    istiod target groups filled by their bindings and the listeners on them, and in privatelink
+    mode the remote's endpoint to the primary), and that istiod knows the remote only through its
+    remote secret. Until all of them exist, pod creation fails (the injection webhook fails
+    closed), so a gateway Deployment's await would race them. Empty for the other models."""
+    if cfg.mesh.model != "primary-remote":
+        return {}
+    primary = str(cfg.mesh.primary_cluster)
+    gateway = eastwest.by_cluster[primary]
+    path: list[pulumi.Resource] = [control_planes.by_cluster[primary].istiod, gateway.release]
+    path += [r for r in (gateway.istiod_gateway, gateway.istiod_virtual_service) if r is not None]
+    if primary in network.gateways:
+        path += [*network.gateways[primary].istiod_bindings, *network.gateways[primary].istiod_listeners]
+    found: dict[str, list[pulumi.Resource]] = {}
+    for remote in cfg.remote_clusters():
+        link = network.endpoints.get((remote, primary))
+        found[remote] = [*path, *([link] if link is not None else []), discovery.remote_secrets[(primary, remote)]]
     return found

@@ -9,7 +9,7 @@ host gets an `EastWestGateway` whose `cross-network-gateway` passes through exac
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -44,8 +44,9 @@ class ControlPlanes:
     by_cluster: dict[str, IstioControlPlane] = field(default_factory=dict)
 
     def ready(self, cluster: str) -> list[pulumi.Resource]:
-        """What an Istio object in `cluster` waits for: istiod (CRDs from base, validation webhook)."""
-        return [self.by_cluster[cluster].istiod]
+        """What an Istio object in `cluster` waits for: istiod (CRDs from base, validation webhook),
+        for a remote of primary-remote also the primary's istiod path."""
+        return list(self.by_cluster[cluster].ready)
 
 
 @dataclass
@@ -70,12 +71,21 @@ def extension_providers(cfg: MeshConfig) -> tuple[dict[str, Any], ...]:
 
 
 def wire_control_planes(
-    cfg: MeshConfig, clusters: Clusters, pki: Pki, istiod: Optional[Mapping[str, IstiodSettings]] = None
+    cfg: MeshConfig,
+    clusters: Clusters,
+    pki: Pki,
+    istiod: Optional[Mapping[str, IstiodSettings]] = None,
+    only: Optional[Collection[str]] = None,
+    after: Optional[Mapping[str, Sequence[pulumi.Resource]]] = None,
+    planes: Optional[ControlPlanes] = None,
 ) -> ControlPlanes:
-    """An `IstioControlPlane` per cluster; `istiod`: the discovery model's settings per cluster."""
+    """An `IstioControlPlane` per cluster (of `only`, when given, added to `planes`); `istiod`: the
+    discovery model's settings per cluster; `after`: what a cluster's Istio objects also wait for."""
     settings = cfg.mesh.istio
-    planes = ControlPlanes()
+    planes = planes if planes is not None else ControlPlanes()
     for spec in cfg.clusters:
+        if only is not None and spec.name not in only:
+            continue
         cluster = clusters[spec.name]
         found = (istiod or {}).get(spec.name, IstiodSettings())
         planes.by_cluster[spec.name] = IstioControlPlane(
@@ -97,6 +107,7 @@ def wire_control_planes(
                 external_istiod=found.external_istiod,
                 remote_pilot_address=found.remote_pilot_address,
                 extension_providers=extension_providers(cfg),
+                after=tuple((after or {}).get(spec.name, ())),
             ),
             opts=pulumi.ResourceOptions(parent=cluster),
         )
@@ -108,15 +119,21 @@ def wire_eastwest(
     clusters: Clusters,
     control_planes: ControlPlanes,
     exported_hosts: Mapping[str, Sequence[str]],
+    only: Optional[Collection[str]] = None,
+    after: Optional[Mapping[str, Sequence[pulumi.Resource]]] = None,
+    gateways: Optional[EastWestGateways] = None,
 ) -> EastWestGateways:
     """An east-west gateway for every cluster with exported hosts (cluster -> real FQDNs, from the
     services part), in cluster order; with endpoint discovery for every cluster (a remote of
     primary-remote without Gateway objects of its own: the primary's apply to its gateway), and
-    primary-remote's primary exposes istiod through it."""
+    primary-remote's primary exposes istiod through it. `only`, `after` and `gateways`: as for
+    `wire_control_planes`."""
     settings = cfg.mesh.istio
-    gateways = EastWestGateways()
+    gateways = gateways if gateways is not None else EastWestGateways()
     primary = cfg.mesh.primary_cluster if cfg.mesh.model == "primary-remote" else None
     for spec in cfg.clusters:
+        if only is not None and spec.name not in only:
+            continue
         hosts = sorted(set(exported_hosts.get(spec.name, ())))
         if not hosts and not cfg.mesh.discovery:
             continue
@@ -137,6 +154,7 @@ def wire_eastwest(
                 expose_istiod=spec.name == primary,
                 service_type="LoadBalancer" if local is not None else "ClusterIP",
                 load_balancer_ip=local.address if local is not None and is_ipv4(local.address) else None,
+                after=tuple((after or {}).get(spec.name, ())),
             ),
             opts=pulumi.ResourceOptions(parent=cluster),
         )

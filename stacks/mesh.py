@@ -4,7 +4,8 @@ Each part is a function of the parts it needs and returns its own typed result, 
 is the order of the data flow (docs/architecture.md, "Layout of the program"):
 
     clusters -> pki -> network (AWS) -> discovery -> control planes -> exports -> east-west gateways
-             -> gateway bindings -> imports
+             -> gateway bindings -> (primary-remote: the remotes' control planes, gateways and
+             bindings, after the primary's istiod path) -> imports
                                       \\-> distributions, telemetry
     ... -> connectivity checks (after every object of their path, in both clusters)
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from stacks.checks import Checks, wire_checks
 from stacks.clusters import Clusters, wire_clusters
 from stacks.config_model import MeshConfig
-from stacks.discovery import Discovery, wire_discovery
+from stacks.discovery import Discovery, remote_prerequisites, wire_discovery
 from stacks.distribution import Distributions, wire_distributions
 from stacks.istio import ControlPlanes, EastWestGateways, wire_control_planes, wire_eastwest
 from stacks.network import Network, bind_gateways, gateway_clusters, wire_network
@@ -58,10 +59,19 @@ def build_mesh(cfg: MeshConfig) -> Mesh:
     pki = wire_pki(cfg, clusters)
     network = wire_network(cfg, clusters)
     discovery = wire_discovery(cfg, clusters, network)
-    control_planes = wire_control_planes(cfg, clusters, pki, discovery.istiod)
+    # primary-remote's remotes come second: their Istio parts wait for the primary's istiod path
+    remotes = cfg.remote_clusters()
+    first = [c.name for c in cfg.clusters if c.name not in remotes]
+    control_planes = wire_control_planes(cfg, clusters, pki, discovery.istiod, only=first)
     exports = wire_exports(cfg, clusters, control_planes)
-    eastwest = wire_eastwest(cfg, clusters, control_planes, exports.hosts_by_cluster())
-    network = bind_gateways(network, eastwest)
+    eastwest = wire_eastwest(cfg, clusters, control_planes, exports.hosts_by_cluster(), only=first)
+    network = bind_gateways(network, eastwest, only=first)
+    if remotes:
+        after = remote_prerequisites(cfg, network, discovery, control_planes, eastwest)
+        wire_control_planes(cfg, clusters, pki, discovery.istiod, only=remotes, after=after, planes=control_planes)
+        hosts = exports.hosts_by_cluster()
+        wire_eastwest(cfg, clusters, control_planes, hosts, only=remotes, after=after, gateways=eastwest)
+        network = bind_gateways(network, eastwest, only=remotes)
     imports = wire_imports(cfg, clusters, control_planes, exports, network)
     distributions = wire_distributions(cfg, clusters, control_planes)
     telemetry = wire_telemetry(cfg, clusters, control_planes)

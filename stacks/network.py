@@ -9,6 +9,7 @@ path and AWS prerequisites".
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -40,6 +41,11 @@ def _aws_list(value: Optional[pulumi.Input[list[str]]]) -> pulumi.Input[list[str
     return value
 
 
+def _cidrs(value: Optional[list[pulumi.Input[str]]]) -> list[pulumi.Input[str]]:
+    assert value, "AWS inputs are resolved in every AWS connectivity mode"
+    return value
+
+
 def gateway_clusters(cfg: MeshConfig) -> list[str]:
     """Producers that someone consumes: each gets a PrivateGateway (NLB + TargetGroupBinding). With
     endpoint discovery every cluster (every network's gateway is in the others' meshNetworks)."""
@@ -47,6 +53,17 @@ def gateway_clusters(cfg: MeshConfig) -> list[str]:
         return [c.name for c in cfg.clusters]
     consumed = {p for _, p in cfg.pairs()}
     return [p for p in cfg.producers() if p in consumed]
+
+
+def endpoint_principal_role(cfg: MeshConfig, consumer: str) -> Optional[str]:
+    """The role a producer's endpoint service admits for `consumer` (mesh.privateLink.allowedPrincipals
+    `roles`): the role that creates the consumer's endpoints, its aws.assumeRoleArn or else the
+    deployer role; None with `accounts` (the account root)."""
+    if cfg.mesh.connectivity != "privatelink" or cfg.mesh.private_link.allowed_principals != "roles":
+        return None
+    role = cfg.cluster(consumer).aws.assume_role_arn or cfg.aws.deployer_role_arn
+    assert role is not None, "required by the config checks"
+    return role
 
 
 @dataclass
@@ -132,7 +149,8 @@ def wire_network(cfg: MeshConfig, clusters: Clusters) -> Network:
                 name=c,
                 account_id=_aws(clusters.inputs[c].account_id),
                 region=cfg.cluster(c).region,
-                vpc_cidr=_aws(clusters.inputs[c].vpc_cidr),
+                vpc_cidrs=_cidrs(clusters.inputs[c].vpc_cidrs),
+                role_arn=endpoint_principal_role(cfg, c),
             )
             for c, p in net.pairs
             if p == producer
@@ -143,7 +161,7 @@ def wire_network(cfg: MeshConfig, clusters: Clusters) -> Network:
                 cluster=producer,
                 region=spec.region,
                 vpc_id=_aws(inputs.vpc_id),
-                vpc_cidr=_aws(inputs.vpc_cidr),
+                vpc_cidrs=_cidrs(inputs.vpc_cidrs),
                 subnet_ids=_aws_list(inputs.subnet_ids),
                 connectivity=mode,
                 consumers=consumers,
@@ -167,7 +185,7 @@ def wire_network(cfg: MeshConfig, clusters: Clusters) -> Network:
                     consumer_region=cfg.cluster(consumer).region,
                     producer_region=cfg.cluster(producer).region,
                     vpc_id=_aws(inputs.vpc_id),
-                    vpc_cidr=_aws(inputs.vpc_cidr),
+                    vpc_cidrs=_cidrs(inputs.vpc_cidrs),
                     subnet_ids=_aws_list(inputs.subnet_ids),
                     service_name=gw.endpoint_service_name,
                     aws_provider=clusters[consumer].aws_provider,
@@ -178,11 +196,13 @@ def wire_network(cfg: MeshConfig, clusters: Clusters) -> Network:
     return net
 
 
-def bind_gateways(network: Network, eastwest: EastWestGateways) -> Network:
+def bind_gateways(network: Network, eastwest: EastWestGateways, only: Optional[Collection[str]] = None) -> Network:
     """Each PrivateGateway's TargetGroupBinding, after the producer's east-west gateway release: the
     binding's serviceRef (the istio-eastwestgateway Service) exists only after the release; gateway
     pods created once the binding exists (every later rollout) carry the controller's readiness
     gate (istio-system is labelled for it)."""
     for producer, gateway in network.gateways.items():
+        if only is not None and producer not in only:
+            continue
         gateway.bind(GatewayBindingArgs(depends_on=[eastwest.by_cluster[producer].release]))
     return network

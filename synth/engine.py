@@ -100,6 +100,12 @@ class Registration:
     read: bool = False
     # names (or URNs) this resource was known by before (`aliases` option)
     aliases: list[str] = field(default_factory=list)
+    # replacement and deletion options: what the engine does when an input changes or on delete
+    delete_before_replace: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
+    # how many `transforms` callbacks the resource registered (applied by the engine to its children)
+    transforms: int = 0
 
 
 class SynthMocks(pmocks.Mocks):
@@ -180,6 +186,10 @@ class RecordingMonitor(pmocks.MockMonitor):
             additional_secret_outputs=[] if read else sorted(request.additionalSecretOutputs),
             read=read,
             aliases=sorted(aliases),
+            delete_before_replace=False if read else bool(request.deleteBeforeReplace),
+            replace_on_changes=[] if read else sorted(request.replaceOnChanges),
+            retain_on_delete=False if read else bool(request.retainOnDelete),
+            transforms=0 if read else len(request.transforms),
         )
         with self._lock:
             if any(r.urn == urn for r in self.registrations):

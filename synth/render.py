@@ -91,6 +91,14 @@ def resource_entry(reg: Registration) -> dict[str, Any]:
         entry["providers"] = dict(sorted(reg.providers.items()))
     if reg.protect:
         entry["protect"] = True
+    if reg.delete_before_replace:
+        entry["deleteBeforeReplace"] = True
+    if reg.replace_on_changes:
+        entry["replaceOnChanges"] = reg.replace_on_changes
+    if reg.retain_on_delete:
+        entry["retainOnDelete"] = True
+    if reg.transforms:
+        entry["transforms"] = reg.transforms
     if reg.additional_secret_outputs:
         entry["additionalSecretOutputs"] = reg.additional_secret_outputs
     if reg.read:

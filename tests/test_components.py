@@ -136,15 +136,15 @@ def _gateway(connectivity: Any) -> PrivateGateway:
             cluster="cluster-b",
             region="us-west-2",
             vpc_id="vpc-0b1b2c3d4e5f60002",
-            vpc_cidr="10.20.0.0/16",
+            vpc_cidrs=["10.20.0.0/16"],
             subnet_ids=SUBNETS,
             connectivity=connectivity,
             consumers=[
                 GatewayConsumer(
-                    name="cluster-a", account_id="111111111111", region="us-east-1", vpc_cidr="10.10.0.0/16"
+                    name="cluster-a", account_id="111111111111", region="us-east-1", vpc_cidrs=["10.10.0.0/16"]
                 ),
                 GatewayConsumer(
-                    name="cluster-c", account_id="333333333333", region="us-west-2", vpc_cidr="10.30.0.0/16"
+                    name="cluster-c", account_id="333333333333", region="us-west-2", vpc_cidrs=["10.30.0.0/16"]
                 ),
             ],
             aws_provider=aws_provider,
@@ -205,7 +205,7 @@ def test_gateway_endpoint_without_gateway_dns() -> None:
                 consumer_region="us-east-1",
                 producer_region="us-west-2",
                 vpc_id="vpc-0a1b2c3d4e5f60001",
-                vpc_cidr="10.10.0.0/16",
+                vpc_cidrs=["10.10.0.0/16"],
                 subnet_ids=SUBNETS,
                 service_name="com.amazonaws.vpce.us-west-2.vpce-svc-0123456789abcdef0",
                 aws_provider=aws.Provider("aws", region="us-east-1"),

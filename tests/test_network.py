@@ -157,7 +157,8 @@ def test_endpoint_service_admits_the_consumer_account_and_region_only(staging: S
     for producer, (consumer_account, consumer_region, own_region) in expected.items():
         svc = services[f"{producer}-eastwest-endpoint-service"]
         assert svc["acceptanceRequired"] is False
-        assert svc["allowedPrincipals"] == [f"arn:aws:iam::{consumer_account}:root"]
+        # the consumer's deployer role (mesh.privateLink.allowedPrincipals roles, the default)
+        assert svc["allowedPrincipals"] == [f"arn:aws:iam::{consumer_account}:role/mesh-deployer"]
         assert consumer_region in svc["supportedRegions"]
         assert set(svc["supportedRegions"]) <= {consumer_region, own_region}
         assert svc["networkLoadBalancerArns"] == [placeholder(f"{producer}-eastwest-nlb", "arn")]
@@ -341,7 +342,8 @@ def test_production_pairs_come_from_the_consumers(production: SynthResult) -> No
     for producer in clusters:
         svc = services[f"{producer}-eastwest-endpoint-service"]
         others = [c for c in clusters if c != producer]
-        assert sorted(svc["allowedPrincipals"]) == sorted(f"arn:aws:iam::{accounts[c]}:root" for c in others)
+        roles = sorted(f"arn:aws:iam::{accounts[c]}:role/mesh-deployer" for c in others)
+        assert sorted(svc["allowedPrincipals"]) == roles
         assert {regions[c] for c in others} <= set(svc["supportedRegions"])
     for reg in of_type(production, ENDPOINT):
         consumer, producer = reg.name.removesuffix("-endpoint").split("-to-")

@@ -94,7 +94,10 @@ def test_every_cluster_has_its_own_providers(staging: SynthResult) -> None:
     assert (
         json.loads(aws["cluster-a-aws"]["assumeRoles"])[0]["roleArn"] == "arn:aws:iam::111111111111:role/mesh-deployer"
     )
-    assert "assumeRoles" not in aws["cluster-b-aws"]
+    # cluster-b is outside the deployer's account too (meshbridge:aws.deployerAccountId)
+    assert (
+        json.loads(aws["cluster-b-aws"]["assumeRoles"])[0]["roleArn"] == "arn:aws:iam::222222222222:role/mesh-deployer"
+    )
     k8s = {r.name: r.inputs for r in staging.by_type("pulumi:providers:kubernetes")}
     # a stable identity: a kubeconfig change updates the provider instead of replacing every object
     assert k8s["cluster-a-k8s"]["clusterIdentifier"] == "cluster-a"

@@ -173,11 +173,10 @@ def options(cmd: list[str]) -> dict[str, str]:
 def context_problems(config: dict[str, Any], cmds: list[list[str]]) -> list[str]:
     """What the commands miss of the contexts a stack file's `config` names: exactly one
     `update-kubeconfig` per cluster with kubernetes.context (alias = the context, region = the cluster's,
-    EKS name = eksCluster or the cluster's name, role = aws.assumeRoleArn or meshbridge:aws.deployerRoleArn,
+    EKS name = eksCluster or the cluster's name, role = aws.assumeRoleArn (none: the deployer's own),
     in the cluster's account), none for anything else. Read from the raw stack file, not the model."""
     if config["meshbridge:mesh"].get("connectivity") == "local":
         return [f"local connectivity needs no EKS context: {c}" for c in cmds]
-    deployer_role = (config.get("meshbridge:aws") or {}).get("deployerRoleArn")
     by_alias: dict[str, list[dict[str, str]]] = {}
     for cmd in cmds:
         opts = options(cmd)
@@ -193,7 +192,7 @@ def context_problems(config: dict[str, Any], cmds: list[list[str]]) -> list[str]
         if len(found) != 1:
             problems.append(f"{c['name']}: {len(found)} update-kubeconfig commands for context {kube['context']!r}")
             continue
-        role = (c.get("aws") or {}).get("assumeRoleArn") or deployer_role
+        role = (c.get("aws") or {}).get("assumeRoleArn")
         want = {"name": kube.get("eksCluster", c["name"]), "region": c["region"], "alias": kube["context"]}
         if role:
             want["role-arn"] = role
@@ -280,7 +279,7 @@ def test_a_context_cluster_without_credentials_is_caught(tmp_path: Path) -> None
     assert context_problems(stack_config("staging")["config"], cmds)
 
 
-def test_kube_credentials_role_falls_back_to_the_deployer_role(tmp_path: Path) -> None:
+def test_a_cluster_in_the_deployers_account_uses_the_deployers_own_credentials(tmp_path: Path) -> None:
     tool = kube_credentials()
     deployer = "arn:aws:iam::111111111111:role/ci-deployer"
 
@@ -296,9 +295,10 @@ def test_kube_credentials_role_falls_back_to_the_deployer_role(tmp_path: Path) -
 
     config, cfg = variant_config(tmp_path, "staging", deployed_in_a(deployer))
     cmds = tool.commands(cfg)
-    assert [options(c).get("role-arn") for c in cmds] == [deployer]
+    # the deployer role is the ambient identity: never --role-arn of itself
+    assert len(cmds) == 1 and "--role-arn" not in cmds[0]
     assert context_problems(config, cmds) == []
-    # without a deployer role: the ambient credentials, no --role-arn
+    # without a deployer role: the same
     config, bare = variant_config(tmp_path, "staging", deployed_in_a(None))
     cmds = tool.commands(bare)
     assert len(cmds) == 1 and "--role-arn" not in cmds[0]

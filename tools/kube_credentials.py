@@ -8,9 +8,10 @@ the context must exist where Pulumi runs. For each such cluster this runs
     aws eks update-kubeconfig --name <eksCluster> --region <region> --alias <context> [--role-arn <role>]
 
 with eksCluster = `kubernetes.eksCluster` (default: the cluster's name) and role = the cluster's
-`aws.assumeRoleArn`, else `meshbridge:aws.deployerRoleArn`, else none (the ambient deployer
-credentials). That role needs an EKS access entry on the cluster (docs/runbook.md, "Deploy
-credentials"). `--dry-run` prints the commands, shell-quoted, one per line, instead.
+`aws.assumeRoleArn`, else none: the ambient credentials are the deployer role itself (passing it as
+`--role-arn` would make the role assume itself, which its trust policy would have to allow). The
+role used needs an EKS access entry on the cluster (docs/runbook.md, "Deploy credentials").
+`--dry-run` prints the commands, shell-quoted, one per line, instead.
 
 Clusters whose kubeconfig comes from `kubernetes.kubeconfig` or `infraStack.outputs.kubeconfig` need
 nothing here: the program hands that kubeconfig to the provider. Clusters with
@@ -64,9 +65,8 @@ def commands(cfg: MeshConfig) -> list[list[str]]:
             continue
         cmd = ["aws", "eks", "update-kubeconfig", "--name", k.eks_cluster or c.name]
         cmd += ["--region", c.region, "--alias", k.context]
-        role: Optional[str] = c.aws.assume_role_arn or cfg.aws.deployer_role_arn
-        if role:
-            cmd += ["--role-arn", role]
+        if c.aws.assume_role_arn:
+            cmd += ["--role-arn", c.aws.assume_role_arn]
         result.append(cmd)
     return result
 
