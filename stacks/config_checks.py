@@ -369,14 +369,17 @@ def account_problems(cfg: MeshConfig) -> list[str]:
         p for s in cfg.services for p in s.exported_from
     }
     pairs = cfg.pairs() if referenced <= set(index) else []
+    reported: set[int] = set()
     for consumer, producer in pairs:
         cp, pp = partition(cfg.cluster(consumer).region), partition(cfg.cluster(producer).region)
         if cp != pp:
+            reported.add(index[consumer])
             p.append(
                 f"meshbridge:clusters[{index[consumer]}].region: {consumer} ({cp}) reaches {producer} ({pp}): "
                 "PrivateLink and VPC routing stay within one AWS partition, and an account id means "
                 "another account in another partition"
             )
+    p.extend(_one_partition(cfg, reported))
     if mesh.connectivity == "privatelink" and mesh.private_link.allowed_principals == "roles":
         for consumer in dict.fromkeys(c for c, _ in pairs):
             spec = cfg.cluster(consumer)
@@ -386,6 +389,33 @@ def account_problems(cfg: MeshConfig) -> list[str]:
                     f"this cluster connects to admit its deployer role only (meshbridge:mesh.privateLink."
                     "allowedPrincipals roles); or set meshbridge:aws.deployerRoleArn, or allowedPrincipals accounts"
                 )
+    return p
+
+
+def _one_partition(cfg: MeshConfig, reported: set[int]) -> list[str]:
+    """One `pulumi up` runs with the credentials of one AWS partition, and a role of another partition
+    cannot be assumed with them: every cluster is in the deployer's partition (the partition of
+    meshbridge:aws.deployerRoleArn, else of the first cluster's region). Clusters already reported
+    for a cross-partition pair (`reported`, indexes) are not reported again."""
+    if not cfg.clusters:
+        return []
+    role = cfg.aws.deployer_role_arn
+    if role is not None:
+        home, source = arn_partition(role), "meshbridge:aws.deployerRoleArn"
+    else:
+        home, source = partition(cfg.clusters[0].region), f"clusters[0].region {cfg.clusters[0].region}"
+    p: list[str] = []
+    for i, c in enumerate(cfg.clusters):
+        theirs = partition(c.region)
+        if theirs == home or i in reported:
+            continue
+        key = "meshbridge:aws.deployerRoleArn" if role is not None else f"meshbridge:clusters[{i}].region"
+        p.append(
+            f"{key}: clusters[{i}] ({c.region}) is in partition {theirs}, the deployer ({source}) in {home}: one "
+            "`pulumi up` "
+            "runs with the credentials of one partition, roles cannot be assumed across partitions, and an "
+            "account id in another partition is somebody else's account"
+        )
     return p
 
 
