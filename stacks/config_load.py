@@ -30,7 +30,7 @@ from stacks.config_model import (
     VerifySettings,
 )
 from stacks.problems import NAMESPACE, ConfigError, key_path, show
-from stacks.strict import strict_checks
+from stacks.strict import strict_checks, url_credential_problems
 from stacks.yamlsafe import YamlError, read_yaml
 
 TOP_LEVEL_KEYS = ("mesh", "ca", "clusters", "services", "distribute", "verify", "observability", "aws")
@@ -77,6 +77,8 @@ def parse_config(raw: dict[str, Any], project_root: Path | str = ".", extra_keys
         f"{key_path(NAMESPACE + ':', [k]).replace(':.', ':', 1)}: unknown key (known: {', '.join(TOP_LEVEL_KEYS)})"
         for k in extra_keys
     ]
+    for key in TOP_LEVEL_KEYS:
+        problems.extend(url_credential_problems(f"{NAMESPACE}:{key}", raw.get(key)))
     parsed: dict[str, Any] = {}
     for key, adapter in _ADAPTERS.items():
         value = raw.get(key)
@@ -133,6 +135,7 @@ def _load_distribute(entries: list[DistributeSpec], root: Path) -> tuple[list[li
                         problems.append(f"{at}.file: {d.file!r} holds no Kubernetes object")
                     for j, obj in enumerate(objs):
                         problems.extend(check_manifest(f"{at}.file[{j}]", obj))
+                        problems.extend(url_credential_problems(f"{at}.file[{j}]", obj))
         result.append(objs)
     return result, problems
 

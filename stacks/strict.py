@@ -56,6 +56,38 @@ OWNED_CRD_GROUP_RE = re.compile(r"(\.|\A)istio\.io\Z|\Aelbv2\.k8s\.aws\Z")
 WEAK_MTLS = ("DISABLE", "PERMISSIVE")
 
 
+# a URL with a userinfo part (`scheme://user[:password]@host`): the "@" comes before any "/", "?" or "#"
+URL_USERINFO_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s]*@")
+
+
+def url_credential_problems(at: str, value: Any) -> list[str]:
+    """Every string of `value` (a configuration value, any depth) that holds a URL with credentials
+    (`https://user:password@host/...`): meshbridge would write them in clear into Kubernetes objects,
+    the stack outputs and synth's tree. The data of a distributed `kind: Secret` is the exception
+    (that is where a credential belongs; synth shows its keys only), and so is a secret kubeconfig.
+    The value itself is not repeated in the message."""
+    p: list[str] = []
+    todo: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    while todo:
+        loc, node = todo.pop()
+        if isinstance(node, str):
+            if "@" in node and URL_USERINFO_RE.search(node):
+                p.append(
+                    f"{key_path(at, loc)}: holds a URL with credentials (user:password@ before the host), which "
+                    "would be written in clear to Kubernetes objects, stack outputs and synth's files: remove "
+                    "them and give the credentials as a Kubernetes Secret (e.g. a distributed kind: Secret)"
+                )
+        elif isinstance(node, dict):
+            secret = node.get("kind") == "Secret"
+            for k, v in node.items():
+                if (secret and k in ("data", "stringData")) or (loc[-1:] == ("kubernetes",) and k == "kubeconfig"):
+                    continue
+                todo.append(((*loc, k), v))
+        elif isinstance(node, list):
+            todo.extend(((*loc, i), v) for i, v in enumerate(node))
+    return sorted(p)
+
+
 def strict_checks(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> list[str]:
     p: list[str] = []
     policies: dict[str, list[tuple[tuple[Any, ...], str]]] = {}  # identical policies are checked once

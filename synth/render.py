@@ -40,17 +40,38 @@ SECRET_TYPE = "kubernetes:core/v1:Secret"
 SECRET_DATA = ("data", "stringData")
 
 
+def _secret_data(obj: dict[str, Any], source: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """A Secret with its data keys kept and each value `[secret]` (the keys read from `source`, the
+    unredacted object, when given: a data mapping that is one Pulumi secret keeps its keys)."""
+    out = dict(obj)
+    for key in SECRET_DATA:
+        value = unwrap((source if source is not None else obj).get(key))
+        if isinstance(value, dict):
+            out[key] = {str(k): SECRET for k in sorted(value, key=str)}
+        elif key in out:
+            out[key] = SECRET
+    return out
+
+
+def redact_secrets(value: Any) -> Any:
+    """`value` (already `redact`ed) with the data of every Kubernetes Secret in it replaced, however
+    deeply it is nested: a `kind: List` (or any object with `items`), a Helm value, a stack output.
+    A mapping is a Secret when its `kind` is `Secret`; its other fields stay readable."""
+    if isinstance(value, dict):
+        out = {k: redact_secrets(v) for k, v in value.items()}
+        return _secret_data(out) if out.get("kind") == "Secret" else out
+    if isinstance(value, list):
+        return [redact_secrets(v) for v in value]
+    return value
+
+
 def redacted_inputs(reg: Registration) -> dict[str, Any]:
-    """`redact(reg.inputs)`; a Kubernetes Secret keeps its data keys, each value `[secret]` (even a
-    value that is not a Pulumi secret), so a reviewer sees which files a change adds or drops."""
-    inputs = redact(reg.inputs)
+    """`redact(reg.inputs)`; every Kubernetes Secret in them (the object itself, or nested in a List's
+    `items` or anywhere else) keeps its data keys, each value `[secret]` (even a value that is not a
+    Pulumi secret), so a reviewer sees which files a change adds or drops."""
+    inputs: dict[str, Any] = redact_secrets(redact(reg.inputs))
     if reg.type == SECRET_TYPE or (reg.type.startswith("kubernetes:") and reg.inputs.get("kind") == "Secret"):
-        for key in SECRET_DATA:
-            value = unwrap(reg.inputs.get(key))
-            if isinstance(value, dict):
-                inputs[key] = {str(k): SECRET for k in sorted(value, key=str)}
-            elif key in inputs:
-                inputs[key] = SECRET
+        inputs = _secret_data(inputs, reg.inputs)
     return inputs
 
 
@@ -125,7 +146,7 @@ def helm_releases(result: SynthResult) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for reg in result.by_type(HELM_CHART):
         cluster = registration_cluster(reg, providers) or "_unknown"
-        inputs = redact(reg.inputs)
+        inputs = redact_secrets(redact(reg.inputs))
         # `chart` is a name with a repository, or a path (oci:// registry, local chart folder)
         chart = str(inputs.get("chart") or "")
         source = (inputs.get("repositoryOpts") or {}).get("repo") or (chart.rpartition("/")[0] or None)
@@ -234,7 +255,8 @@ def write_tree(result: SynthResult, out: Path) -> None:
     (out / MARKER).write_text("written by `python -m synth`; the whole directory is replaced on each run\n")
     resources = [resource_entry(r) for r in result.registrations]
     (out / "resources.json").write_text(json.dumps(resources, indent=2, sort_keys=True) + "\n")
-    (out / "outputs.json").write_text(json.dumps(redact(result.outputs), indent=2, sort_keys=True) + "\n")
+    outputs = redact_secrets(redact(result.outputs))
+    (out / "outputs.json").write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     for cluster, files in k8s_objects(result).items():
         for fname, obj in files.items():
             path = out / "clusters" / cluster / fname

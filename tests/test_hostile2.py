@@ -7,11 +7,14 @@ one line per problem starting with the key path, no traceback, and nothing regis
 
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 from typing import Any
 
 from stacks.config import LINE_LIMIT
-from synth.engine import SynthResult
+from synth.engine import Registration, SynthResult
+from synth.render import write_tree
 from tests.conftest import Mutation, all_of, run_variant, set_at
 
 C, S, D, M = "meshbridge:clusters", "meshbridge:services", "meshbridge:distribute", "meshbridge:mesh"
@@ -77,3 +80,83 @@ def test_clusters_of_one_stack_are_in_one_partition_even_without_a_link(tmp_path
         cfg[M]["connectivity"] = "routed"
 
     refused(tmp_path, add, "meshbridge:clusters[2].region: clusters[2] (us-gov-west-1) is in partition aws-us-gov")
+
+
+# ------------------------------------------------------------------------------- secrets (item 4)
+
+
+def test_secrets_nested_anywhere_are_redacted_in_everything_synth_writes(staging: SynthResult, tmp_path: Path) -> None:
+    """A Secret inside `kind: List` items (or any other nesting) never reaches the tree,
+    resources.json or outputs.json in clear; its data keys stay visible."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"password": "hunter2"}}
+    listed = {"apiVersion": "v1", "kind": "List", "items": [secret, {"kind": "Other", "items": [secret]}]}
+    provider = next(r for r in staging.registrations if r.type == "pulumi:providers:kubernetes")
+    reg = Registration(
+        urn="urn:pulumi:staging::meshbridge::kubernetes:core/v1:List::x",
+        type="kubernetes:core/v1:List",
+        name="x",
+        parent="",
+        custom=True,
+        remote=False,
+        provider=provider.urn,
+        providers={},
+        dependencies=[],
+        inputs=copy.deepcopy(listed),
+        state={},
+        protect=False,
+        additional_secret_outputs=[],
+    )
+    result = SynthResult(
+        stack=staging.stack,
+        config_file=staging.config_file,
+        registrations=[*staging.registrations, reg],
+        outputs={**staging.outputs, "nested": {"kind": "List", "items": [copy.deepcopy(secret)]}},
+    )
+    out = tmp_path / "tree"
+    write_tree(result, out)
+    written = {p: p.read_text() for p in out.rglob("*") if p.is_file()}
+    assert not [p for p, text in written.items() if "hunter2" in text]
+    resources = json.loads((out / "resources.json").read_text())
+    listed_out = next(r for r in resources if r["name"] == "x")["inputs"]
+    assert listed_out["items"][0]["stringData"] == {"password": "[secret]"}
+    assert listed_out["items"][1]["items"][0]["stringData"] == {"password": "[secret]"}
+    outputs = json.loads((out / "outputs.json").read_text())
+    assert outputs["nested"]["items"][0]["stringData"] == {"password": "[secret]"}
+
+
+def test_credentials_in_any_url_value_are_refused_with_their_key_path(tmp_path: Path) -> None:
+    url = "https://writer:s3cret@prometheus.example.internal/api/v1/write"
+    errors = refused(
+        tmp_path,
+        all_of(
+            set_at(["meshbridge:observability", "prometheus", "central", "url"], url),
+            distribute(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "c", "namespace": "demo"},
+                    "data": {"u": url},
+                }
+            ),
+        ),
+        "meshbridge:observability.prometheus.central.url: holds a URL with credentials",
+    )
+    assert any(
+        e.startswith("meshbridge:distribute[2].manifests[0].data.u: holds a URL with credentials") for e in errors
+    )
+    assert not [e for e in errors if "s3cret" in e], "the password is repeated in the message"
+
+
+def test_a_credential_in_a_distributed_secret_is_where_it_belongs(tmp_path: Path) -> None:
+    url = "https://writer:s3cret@prometheus.example.internal/api/v1/write"
+    accepted(
+        tmp_path,
+        distribute(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "c", "namespace": "demo"},
+                "stringData": {"u": url},
+            }
+        ),
+    )
