@@ -214,6 +214,17 @@ def test_base_chart_values_fail_closed(staging: SynthResult) -> None:
             assert values["base"]["validationFailurePolicy"] == "Fail", chart.name
 
 
+def test_no_deprecated_dns_auto_allocate(staging: SynthResult) -> None:
+    """ISTIO_META_DNS_AUTO_ALLOCATE is deprecated in Istio 1.30: istiod allocates the addresses of
+    imported hosts itself (docs/istio.md, "DNS capture and automatic addresses"); DNS capture stays."""
+    istiods = [c for c in of_type(staging, CHART) if c.inputs.get("chart") == "istiod"]
+    assert istiods
+    for chart in istiods:
+        values = redact(chart.inputs["values"])
+        proxy_metadata = values["meshConfig"]["defaultConfig"]["proxyMetadata"]
+        assert proxy_metadata == {"ISTIO_META_DNS_CAPTURE": "true"}, chart.name
+
+
 def _istio_charts() -> Path:
     done = subprocess.run(
         ["go", "list", "-m", "-f", "{{.Dir}}", "istio.io/istio"],

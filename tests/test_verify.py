@@ -192,6 +192,43 @@ def test_fault_is_caught_by_istio_and_names_the_link(
     assert link in proc.stdout, proc.stdout
 
 
+PXC_IMPORTS = [f"cluster-b/serviceentry.istio-system.src-db-pxc-{i}.pxc.svc.cluster.local.yaml" for i in range(3)]
+
+
+def test_tcp_imports_need_the_addresses_istiod_allocates(
+    judge: Path, staging_tree: Path, tmp_path: Path, judged_staging: subprocess.CompletedProcess[str]
+) -> None:
+    """meshbridge sets no address on an import and no proxy-side allocation (ISTIO_META_DNS_AUTO_ALLOCATE,
+    deprecated): the per-pod TCP imports on 3306 are told apart only by the addresses istiod's IP
+    allocation controller writes into their status, which the judge runs (verify/, ipallocate.go).
+    Opted out of that allocation (the controller's own label), they collide as in a cluster."""
+    assert judged_staging.returncode == 0, judged_staging.stdout  # allocated: all 8 paths, 0 problems
+    tree = tmp_path / "tree"
+    shutil.copytree(staging_tree, tree)
+    for rel in PXC_IMPORTS:
+        edit(
+            tree,
+            rel,
+            lambda o: (
+                o["metadata"].setdefault("labels", {}).update({"networking.istio.io/enable-autoallocate-ip": "false"})
+            ),
+        )
+    proc = run_judge(judge, tree)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    for i in range(3):
+        assert (
+            f"[IST0134] ServiceEntry istio-system/src-db-pxc-{i}.pxc.svc.cluster.local: "
+            "ServiceEntry addresses are required for this protocol" in proc.stdout
+        ), proc.stdout
+    for i in (1, 2):
+        assert (
+            f"cluster-b -> src-db-pxc-{i}.pxc.svc.cluster.local:3306 -> cluster-a (sidecar of pxc/db-pxc): "
+            'link consumer route: pilot sends the call to cluster "outbound|3306||src-db-pxc-0.pxc.svc.cluster.local"'
+            in proc.stdout
+        ), proc.stdout
+    assert "istio judge: 6 of 8 declared paths computed by pilot as declared" in proc.stdout
+
+
 def test_synth_verify_cli_judges_a_tree_and_refuses_a_foreign_dir(staging_tree: Path, tmp_path: Path) -> None:
     import sys
 

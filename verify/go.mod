@@ -5,7 +5,9 @@ go 1.26
 require (
 	github.com/envoyproxy/go-control-plane/envoy v1.37.1-0.20260409083702-98966259b99a
 	istio.io/api v1.30.4-0.20260824163423-69099aec2678
+	istio.io/client-go v1.30.4-0.20260824164123-eb36a3f6cac0
 	istio.io/istio v0.0.0-20260826214018-9739e10eb9d7
+	k8s.io/apimachinery v0.35.3
 	sigs.k8s.io/yaml v1.6.0
 )
 
@@ -169,10 +171,8 @@ require (
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	helm.sh/helm/v3 v3.21.0 // indirect
-	istio.io/client-go v1.30.4-0.20260824164123-eb36a3f6cac0 // indirect
 	k8s.io/api v0.35.3 // indirect
 	k8s.io/apiextensions-apiserver v0.35.3 // indirect
-	k8s.io/apimachinery v0.35.3 // indirect
 	k8s.io/apiserver v0.35.3 // indirect
 	k8s.io/cli-runtime v0.35.3 // indirect
 	k8s.io/client-go v0.35.3 // indirect

@@ -53,12 +53,6 @@ func runSelf(args ...string) (string, int) {
 		return err.Error(), 1
 	}
 	cmd := exec.Command(exe, append([]string{"istioctl"}, args...)...)
-	// istioctl runs with Istio's defaults, not with the judge's stand-in allocator flag.
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "PILOT_ENABLE_IP_AUTOALLOCATE=") {
-			cmd.Env = append(cmd.Env, e)
-		}
-	}
 	var buf bytes.Buffer
 	cmd.Stdout = &buf
 	cmd.Stderr = &buf
@@ -215,6 +209,8 @@ func judgeMain(out string) int {
 		ctmp := filepath.Join(tmp, dc.Name)
 		_ = os.MkdirAll(ctmp, 0o755)
 		problems = append(problems, validateIstio(dc.Name, objs, ctmp)...)
+		// the status istiod's IP allocation controller writes, for pilot and the analyzers alike
+		problems = append(problems, allocateAddresses(dc.Name, serviceEntries(objs, rendered))...)
 
 		var istioYAML, kubeYAML []string
 		var treeServices []Object
@@ -328,6 +324,31 @@ func judgeMain(out string) int {
 		return 1
 	}
 	return 0
+}
+
+// serviceEntries are the cluster's ServiceEntries in the order they are applied: the tree's
+// (files in name order), then any a chart renders.
+func serviceEntries(objs []Object, rendered map[string][]Object) []Object {
+	var out []Object
+	isSE := func(o Object) bool { return o.IsIstio() && o.Kind() == "ServiceEntry" }
+	for _, o := range objs {
+		if isSE(o) {
+			out = append(out, o)
+		}
+	}
+	releases := make([]string, 0, len(rendered))
+	for r := range rendered {
+		releases = append(releases, r)
+	}
+	sort.Strings(releases)
+	for _, r := range releases {
+		for _, o := range rendered[r] {
+			if isSE(o) {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
 }
 
 func countDiscovered(paths []Path) int {

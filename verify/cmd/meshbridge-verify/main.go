@@ -7,15 +7,15 @@
 //	meshbridge-verify helm-template ... `helm template` of a local chart with Helm's library, as JSON
 //
 // Nothing here is meshbridge's idea of Istio: charts come from the istio.io/istio module's embedded
-// manifests, Envoy configuration from pilot's config generator, validation and analysis from istioctl.
-// Our code only loads the tree, adds stand-in workloads and compares what Istio computed with what the
-// stack declared (judge.json, written by synth).
+// manifests, Envoy configuration from pilot's config generator, validation and analysis from istioctl,
+// ServiceEntry addresses from istiod's own IP allocation controller (ipallocate.go). Our code only
+// loads the tree, adds stand-in workloads and compares what Istio computed with what the stack
+// declared (judge.json, written by synth).
 package main
 
 import (
 	"fmt"
 	"os"
-	"syscall"
 
 	"istio.io/istio/istioctl/cmd"
 	"istio.io/istio/pkg/log"
@@ -32,7 +32,6 @@ func main() {
 		if len(os.Args) != 3 {
 			usage()
 		}
-		standInAllocator()
 		os.Exit(judgeMain(os.Args[2]))
 	case "helm-template":
 		os.Exit(helmTemplateMain(os.Args[2:]))
@@ -46,27 +45,6 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: meshbridge-verify judge OUT_DIR | meshbridge-verify istioctl ARGS... | meshbridge-verify helm-template --chart DIR --release NAME --namespace NS [--values FILE] [--skip-crds] | meshbridge-verify version")
 	os.Exit(64)
-}
-
-// standInAllocator: a real istiod gives each ServiceEntry without addresses a VIP from its IP
-// allocation controller (PILOT_ENABLE_IP_AUTOALLOCATE, default on), which writes the ServiceEntry's
-// status. The fake discovery server runs no controllers, so the judge runs pilot's in-process
-// allocation instead (the same 240.240.0.0/16 range, chosen when that flag is off). Pilot reads its
-// flags at start-up, so the process re-executes itself once with the flag set.
-func standInAllocator() {
-	if os.Getenv("PILOT_ENABLE_IP_AUTOALLOCATE") != "" {
-		return
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "meshbridge-verify:", err)
-		os.Exit(2)
-	}
-	env := append(os.Environ(), "PILOT_ENABLE_IP_AUTOALLOCATE=false")
-	if err := syscall.Exec(exe, os.Args, env); err != nil {
-		fmt.Fprintln(os.Stderr, "meshbridge-verify:", err)
-		os.Exit(2)
-	}
 }
 
 // runIstioctl is istioctl's own main, so `meshbridge-verify istioctl validate -f x` is istioctl.
