@@ -82,6 +82,31 @@ def endpoint_service_not_public(r: Res) -> list[str]:
     return []
 
 
+# annotations that ask for an internet-facing load balancer (Kubernetes' AWS cloud provider and the AWS
+# Load Balancer Controller; the same list as stacks/exposure.py, which the pack does not import)
+INTERNET_FACING = (
+    ("service.beta.kubernetes.io/aws-load-balancer-scheme", "internet-facing"),
+    ("service.beta.kubernetes.io/aws-load-balancer-internal", "false"),
+    ("alb.ingress.kubernetes.io/scheme", "internet-facing"),
+)
+
+
+def services_not_internet_facing(r: Res) -> list[str]:
+    """No Service or Ingress anywhere in the stack asks for an internet-facing load balancer."""
+    if r.kind not in ("Service", "Ingress"):
+        return []
+    meta = r.props.get("metadata") or {}
+    annotations = meta.get("annotations") or {} if isinstance(meta, dict) else {}
+    if not isinstance(annotations, dict):
+        return []
+    return [
+        f"{r.kind} {r.name} asks for an internet-facing load balancer ({key}: {value}); nothing of the mesh is "
+        "internet-facing"
+        for key, value in INTERNET_FACING
+        if str(annotations.get(key, "")).lower() == value
+    ]
+
+
 def gateway_hosts_not_wildcard(r: Res) -> list[str]:
     if r.kind != "Gateway":
         return []
@@ -195,6 +220,10 @@ StackRule = Callable[[list[Res]], list[str]]
 
 RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
     "load-balancers-internal": ("Load balancers are internal.", lb_internal),
+    "services-not-internet-facing": (
+        "No Service or Ingress asks for an internet-facing load balancer.",
+        services_not_internet_facing,
+    ),
     "no-open-ingress": ("No security group rule admits 0.0.0.0/0 or ::/0.", no_open_ingress),
     "endpoint-services-not-public": ("Endpoint services are not open to '*' principals.", endpoint_service_not_public),
     "gateway-hosts-explicit": ("Gateway hosts are never '*' (list the exported hosts).", gateway_hosts_not_wildcard),

@@ -475,12 +475,14 @@ def service_problems(cfg: MeshConfig) -> list[str]:
             if s.per_pod is not None:
                 p.append(f"{at}.perPod: per-pod addressing needs exactly one exporting cluster")
             policy = s.traffic_policy or {}
+            levels = policy.get("portLevelSettings")
             for where, level in [("", policy)] + [
                 (f".portLevelSettings[{k}]", lvl)
-                for k, lvl in enumerate(policy.get("portLevelSettings") or [])
+                for k, lvl in enumerate(levels if isinstance(levels, list) else [])
                 if isinstance(lvl, dict)
             ]:
-                locality = ((level.get("loadBalancer") or {}).get("localityLbSetting") or {}) if level else {}
+                balancer = level.get("loadBalancer") if level else None
+                locality = (balancer.get("localityLbSetting") or {}) if isinstance(balancer, dict) else {}
                 if isinstance(locality, dict) and locality.get("failoverPriority"):
                     p.append(
                         f"{at}.trafficPolicy{where}.loadBalancer.localityLbSetting.failoverPriority: not with a "

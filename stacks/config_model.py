@@ -678,6 +678,9 @@ class DistributeSpec(Model):
     cluster_selector: Labels = Field(min_length=1)
     manifests: Optional[list[dict[str, Any]]] = None
     file: Optional[Annotated[str, AfterValidator(_text(4096))]] = None
+    # privileged objects the entry may hold (stacks/exposure.py): bindings to cluster-admin,
+    # admission webhooks, objects in kube-system
+    acknowledge: list[Literal["clusterAdmin", "webhooks", "kubeSystem"]] = Field(default_factory=list)
 
 
 # -------------------------------------------------------------------------- meshbridge:verify

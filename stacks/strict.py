@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any, Optional
 
 from components.constants import EASTWEST_RELEASE, ISTIO_NAMESPACE, MESH_TELEMETRY
@@ -39,6 +40,7 @@ from stacks.config_model import (
     ServiceSpec,
     label_problem,
 )
+from stacks.exposure import exposure_problem, gateway_selection_problem, privileged_class
 from stacks.names import object_filename
 from stacks.problems import key_path, show
 
@@ -249,6 +251,11 @@ def _manifest_problems(at: str, obj: dict[str, Any]) -> list[str]:
         p.append(f"{at}.apiVersion: {show(api)} is not an apiVersion such as v1 or networking.istio.io/v1")
     if not isinstance(kind, str) or not KIND_RE.match(kind):
         p.append(f"{at}.kind: {show(kind)} is not a Kubernetes kind such as ConfigMap")
+    elif kind.endswith("List"):
+        p.append(
+            f"{at}.kind: a {kind} holds other objects, which meshbridge would apply unchecked: give its items "
+            "as objects of the entry"
+        )
     if not isinstance(meta, dict):
         return [*p, f"{at}.metadata: must be a mapping"]
     name, ns = meta.get("name"), meta.get("namespace")
@@ -288,6 +295,7 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
     if not cfg.distribute:
         return []
     owned = owned_objects(cfg)
+    apps = _app_namespaces(cfg)
     p: list[str] = []
     given: dict[tuple[str, Identity], str] = {}  # (cluster, identity) -> key path of the first
     files: dict[tuple[str, str], tuple[Identity, str]] = {}  # (cluster, synth file name) -> first
@@ -322,6 +330,7 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
             if rule:
                 p.append(f"{at}: may not replace {rule}")
                 continue
+            p.extend(_exposure(at, obj, cfg, d.acknowledge, apps))
             if (
                 cfg.mesh.mtls == "STRICT"
                 and ident[:2] == ("security.istio.io", "PeerAuthentication")
@@ -356,6 +365,41 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
                 if names.setdefault(rname, short) != short:
                     p.append(f"{at}: its resource name {rname!r} is also the name of {names[rname]}; rename one")
     return list(dict.fromkeys(p))
+
+
+def _exposure(
+    at: str, obj: dict[str, Any], cfg: MeshConfig, acknowledged: Sequence[str], apps: dict[str, str]
+) -> list[str]:
+    """Exposure, meshbridge's gateways, namespaces and privileged objects (stacks/exposure.py)."""
+    p: list[str] = []
+    kind, meta = obj["kind"], obj["metadata"]
+    found = exposure_problem(obj, aws=cfg.mesh.connectivity != "local")
+    if found:
+        p.append(f"{at}.{found[0]}: {found[1]}")
+    found = gateway_selection_problem(obj)
+    if found:
+        p.append(f"{at}.{found[0]}: {found[1]}")
+    if kind == "Namespace" and not _group(obj["apiVersion"]):
+        ns = meta["name"]
+        if ns in ("default", ISTIO_NAMESPACE) or ns.startswith("kube-"):
+            p.append(
+                f"{at}.metadata.name: {ns!r} is a namespace meshbridge does not create: as a distributed object "
+                "meshbridge would own it and delete it (and everything in it) on destroy"
+            )
+        elif ns in apps:
+            p.append(
+                f"{at}.metadata.name: {ns!r} is an application namespace ({apps[ns]}): as a distributed object "
+                "meshbridge would own it and delete it (and the application) on destroy, the rule of "
+                "mesh.importNamespace; leave the namespace to its application"
+            )
+    privileged = privileged_class(obj)
+    if privileged and privileged[0] not in acknowledged:
+        entry = at.rsplit(".", 1)[0]
+        p.append(
+            f"{at}: {privileged[1]} needs an explicit acknowledgement: add {privileged[0]} to "
+            f"{entry.removeprefix('meshbridge:')}.acknowledge (synth lists every such object in its summary)"
+        )
+    return p
 
 
 def _istio_problems(at: str, obj: dict[str, Any]) -> list[str]:

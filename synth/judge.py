@@ -25,6 +25,8 @@ def result_config(result: SynthResult, project_dir: Path = PROJECT_DIR) -> MeshC
     raw: dict[str, Any] = {}
     for key, text in values.items():
         if key.startswith(f"{PROJECT}:"):
+            if text is None or text.strip() in ("", "null"):
+                continue  # `meshbridge:ca: null` is the same as no `meshbridge:ca` (stacks/config_load.py)
             try:
                 raw[key.split(":", 1)[1]] = json.loads(text)
             except json.JSONDecodeError:

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import yaml
 
+from stacks.exposure import privileged_class
 from stacks.names import object_filename
 from synth.engine import SECRET, Registration, SynthResult, redact, unwrap
 from synth.judge import write_judge
@@ -206,6 +207,7 @@ def summary(result: SynthResult, out: Optional[Path]) -> str:
         releases = ", ".join(sorted(h.removesuffix(".yaml") for h in helm.get(cluster, {}))) or "-"
         lines.append(f"  {cluster}: {len(objs.get(cluster, {}))} Kubernetes objects, helm: {releases}")
     lines.extend(authorization_summary(objs))
+    lines.extend(privileged_summary(objs))
     if out is not None:
         lines.append(f"  written to {out}")
     return "\n".join(lines) + "\n"
@@ -243,6 +245,20 @@ def authorization_summary(objs: dict[str, dict[str, dict[str, Any]]]) -> list[st
             lines.append(f"    {cluster} {meta.get('namespace')}/{meta.get('name')} {action}: {admitted}")
     if lines:
         lines.insert(0, "  authorization (who may call each exported workload; anyone else is denied):")
+    return lines
+
+
+def privileged_summary(objs: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Every binding to cluster-admin, admission webhook and kube-system object of the tree (each
+    distributed one was acknowledged in its `distribute` entry, stacks/exposure.py)."""
+    lines = [
+        f"    {cluster} {fname.removesuffix('.yaml')}: {found[1]} (acknowledge {found[0]})"
+        for cluster in sorted(objs)
+        for fname, obj in sorted(objs[cluster].items())
+        if (found := privileged_class(obj))
+    ]
+    if lines:
+        lines.insert(0, "  privileged objects (acknowledged in meshbridge:distribute[].acknowledge):")
     return lines
 
 

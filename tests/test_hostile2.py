@@ -12,9 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from stacks.config import LINE_LIMIT
 from synth.engine import Registration, SynthResult
-from synth.render import write_tree
+from synth.render import summary, write_tree
 from tests.conftest import Mutation, all_of, run_variant, set_at
 
 C, S, D, M = "meshbridge:clusters", "meshbridge:services", "meshbridge:distribute", "meshbridge:mesh"
@@ -159,4 +161,190 @@ def test_a_credential_in_a_distributed_secret_is_where_it_belongs(tmp_path: Path
                 "stringData": {"u": url},
             }
         ),
+    )
+
+
+# ------------------------------------------------------------------------------ exposure (item 3)
+
+LB_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+
+
+def _service(
+    name: str, namespace: str, spec: dict[str, Any], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+
+
+def test_a_distributed_internet_facing_load_balancer_is_refused(tmp_path: Path) -> None:
+    ports = [{"port": 15443, "targetPort": 15443}]
+    errors = refused(
+        tmp_path,
+        distribute(
+            _service("open", "demo", {"type": "LoadBalancer", "ports": ports}, {LB_SCHEME: "internet-facing"}),
+            _service("default-scheme", "demo", {"type": "LoadBalancer", "ports": ports}),
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {
+                    "name": "i",
+                    "namespace": "demo",
+                    "annotations": {"alb.ingress.kubernetes.io/scheme": "internet-facing"},
+                },
+                "spec": {"defaultBackend": {"service": {"name": "hello", "port": {"number": 8080}}}},
+            },
+        ),
+        "meshbridge:distribute[2].manifests[0].metadata.annotations: asks for an internet-facing load balancer",
+    )
+    assert any(
+        e.startswith("meshbridge:distribute[2].manifests[1].spec.type: a LoadBalancer Service without") for e in errors
+    )
+    assert any(e.startswith("meshbridge:distribute[2].manifests[2].metadata.annotations: asks for") for e in errors)
+
+
+def test_an_internal_load_balancer_service_is_accepted(tmp_path: Path) -> None:
+    accepted(
+        tmp_path,
+        distribute(
+            _service(
+                "lb",
+                "demo",
+                {"type": "LoadBalancer", "ports": [{"port": 80}], "selector": {"app": "x"}},
+                {LB_SCHEME: "internal"},
+            )
+        ),
+    )
+
+
+def test_distributed_objects_may_not_select_meshbridges_gateways(tmp_path: Path) -> None:
+    errors = refused(
+        tmp_path,
+        distribute(
+            # a second Service in front of the east-west gateway's pods (15443 and 15012 on another address)
+            _service("ew-copy", "istio-system", {"selector": {"istio": "eastwestgateway"}, "ports": [{"port": 15443}]}),
+            # an Istio Gateway on the east-west gateway's pods, from any namespace
+            {
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "Gateway",
+                "metadata": {"name": "g", "namespace": "demo"},
+                "spec": {
+                    "selector": {"app": "istio-eastwestgateway"},
+                    "servers": [
+                        {
+                            "port": {"number": 15443, "name": "tls", "protocol": "TLS"},
+                            "hosts": ["hello.demo.svc.cluster.local"],
+                            "tls": {"mode": "AUTO_PASSTHROUGH"},
+                        }
+                    ],
+                },
+            },
+            # a mesh-wide policy (root namespace, no selector) applies to the gateways too
+            {
+                "apiVersion": "security.istio.io/v1",
+                "kind": "AuthorizationPolicy",
+                "metadata": {"name": "allow-all", "namespace": "istio-system"},
+                "spec": {"action": "ALLOW", "rules": [{}]},
+            },
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "np", "namespace": "istio-system"},
+                "spec": {"podSelector": {"matchLabels": {"app": "istiod"}}, "ingress": [{}]},
+            },
+        ),
+        "meshbridge:distribute[2].manifests[0].spec.selector: selects the pods of the east-west gateway",
+    )
+    for j, where in ((1, "spec.selector"), (2, "spec"), (3, "spec.podSelector")):
+        assert any(e.startswith(f"meshbridge:distribute[2].manifests[{j}].{where}: ") for e in errors), (j, errors)
+
+
+def test_a_container_kind_is_refused_so_every_item_is_checked(tmp_path: Path) -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "demo"}}
+    refused(
+        tmp_path,
+        distribute({"apiVersion": "v1", "kind": "List", "metadata": {"name": "l"}, "items": [secret]}),
+        "meshbridge:distribute[2].manifests[0].kind: a List holds other objects",
+    )
+
+
+# ----------------------------------------------------------------------------- ownership (item 5)
+
+
+def test_a_distributed_namespace_follows_the_import_namespace_rule(tmp_path: Path) -> None:
+    def ns(name: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+    errors = refused(
+        tmp_path,
+        distribute(ns("demo"), ns("kube-public"), ns("default")),
+        "meshbridge:distribute[2].manifests[0].metadata.name: 'demo' is an application namespace",
+    )
+    assert any(
+        e.startswith("meshbridge:distribute[2].manifests[1].metadata.name: 'kube-public' is a namespace")
+        for e in errors
+    )
+    assert any(
+        e.startswith("meshbridge:distribute[2].manifests[2].metadata.name: 'default' is a namespace") for e in errors
+    )
+    accepted(tmp_path, distribute(ns("team-tools")))
+
+
+PRIVILEGED = [
+    (
+        "clusterAdmin",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "ci-admin"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "ci", "namespace": "demo"}],
+        },
+    ),
+    (
+        "webhooks",
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": "inject"},
+            "webhooks": [],
+        },
+    ),
+    (
+        "kubeSystem",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "kube-system"}, "data": {}},
+    ),
+]
+
+
+@pytest.mark.parametrize(("ack", "obj"), PRIVILEGED, ids=[a for a, _ in PRIVILEGED])
+def test_privileged_objects_need_an_acknowledgement_and_are_listed(
+    tmp_path: Path, ack: str, obj: dict[str, Any]
+) -> None:
+    refused(tmp_path, distribute(obj), f"meshbridge:distribute[2].manifests[0]: a {obj['kind']}")
+    result = accepted(tmp_path, distribute(obj, acknowledge=[ack]))
+    text = summary(result, None)
+    assert "privileged objects" in text and obj["metadata"]["name"] in text, text
+
+
+# ------------------------------------------------------------------ round 1's tracebacks (item 7)
+
+
+def test_a_null_ca_is_the_default_ca_also_for_synths_tree(tmp_path: Path) -> None:
+    """`meshbridge:ca: null` ran, then synth's judge declaration read the stack file again and failed."""
+    result = accepted(tmp_path, set_at(["meshbridge:ca"], None))
+    write_tree(result, tmp_path / "tree")
+    assert (tmp_path / "tree" / "judge.json").exists()
+
+
+def test_a_plain_string_where_a_load_balancer_setting_belongs_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    refused(
+        tmp_path,
+        all_of(
+            set_at([S, 0, "trafficPolicy", "loadBalancer"], "LEAST_REQUEST"),
+            set_at([S, 0, "trafficPolicy", "portLevelSettings"], 5),
+        ),
+        "meshbridge:services[0].trafficPolicy.loadBalancer: must be a mapping",
+        stack="production",
     )

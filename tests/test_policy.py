@@ -43,6 +43,26 @@ RESOURCE_CASES = {
         Res(LB, "nlb", props={"internal": True, "loadBalancerType": "network"}),
         Res(LB, "nlb", props={"internal": False, "loadBalancerType": "network"}),
     ),
+    "services-not-internet-facing": (  # issue 29: also a Service no config check saw (e.g. a chart's)
+        Res(
+            "kubernetes:core/v1:Service",
+            "s",
+            props={
+                "kind": "Service",
+                "metadata": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}},
+                "spec": {"type": "LoadBalancer"},
+            },
+        ),
+        Res(
+            "kubernetes:core/v1:Service",
+            "s",
+            props={
+                "kind": "Service",
+                "metadata": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"}},
+                "spec": {"type": "LoadBalancer"},
+            },
+        ),
+    ),
     "no-open-ingress": (
         Res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "r", props={"cidrIpv4": "10.0.0.0/16"}),
         Res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "r", props={"cidrIpv6": "::/0"}),

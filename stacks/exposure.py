@@ -1,0 +1,183 @@
+"""What a distributed object may not be or touch (docs/configuration.md, "Exposure" and "Ownership").
+
+Pure functions of one Kubernetes object (a mapping as given in `meshbridge:distribute`), used by the
+fail-closed checks (stacks/strict.py) and, for internet-facing Services, by the policy pack
+(policy/rules.py keeps its own copy of the annotation test: the pack imports nothing of the project).
+
+- exposure: a Service of type LoadBalancer must say that its load balancer is internal (the AWS
+  annotations; in AWS modes without one, the in-tree cloud provider makes an internet-facing one), and
+  an Ingress may not ask for an internet-facing ALB;
+- meshbridge's gateways: no object selects the pods of the east-west gateway or istiod (a Service
+  that sends traffic to 15443/15012, a NetworkPolicy, an Istio policy or Gateway bound to them), and
+  no Istio policy in the root namespace without a selector (it applies to every proxy, the gateways
+  included);
+- privileged objects: bindings to cluster-admin, admission webhooks and objects in kube-system need
+  an explicit acknowledgement in their `distribute` entry (`acknowledge`), and synth lists them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from components.constants import EASTWEST_RELEASE, ISTIO_NAMESPACE, NETWORK_LABEL
+
+LB_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+LB_INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
+ALB_SCHEME = "alb.ingress.kubernetes.io/scheme"
+
+# labels of the pods meshbridge runs in istio-system (the gateway chart's values in components/istio.py,
+# istiod's chart): a selector that is a subset of these (the network label with any value) or that
+# names one of the identifying pairs selects them
+GATEWAY_POD_LABELS: dict[str, dict[str, str]] = {
+    "the east-west gateway": {
+        "app": EASTWEST_RELEASE,
+        "istio": "eastwestgateway",
+        "service.istio.io/canonical-name": EASTWEST_RELEASE,
+        "sidecar.istio.io/inject": "false",
+    },
+    "istiod": {"app": "istiod", "istio": "pilot", "service.istio.io/canonical-name": "istiod"},
+}
+IDENTIFYING = {("app", EASTWEST_RELEASE), ("istio", "eastwestgateway"), ("app", "istiod"), ("istio", "pilot")}
+# Istio kinds that apply to the proxies their selector (or, without one, their namespace) picks; in the
+# root namespace without a selector: every proxy of the mesh
+WORKLOAD_POLICY_KINDS = (
+    "AuthorizationPolicy",
+    "RequestAuthentication",
+    "PeerAuthentication",
+    "EnvoyFilter",
+    "WasmPlugin",
+)
+
+# what an acknowledgement names, per class of privileged object (distribute[].acknowledge)
+ACKNOWLEDGEMENTS = ("clusterAdmin", "webhooks", "kubeSystem")
+
+
+def _annotations(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    ann = meta.get("annotations") if isinstance(meta, dict) else None
+    return ann if isinstance(ann, dict) else {}
+
+
+def _spec(obj: dict[str, Any]) -> dict[str, Any]:
+    spec = obj.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+def declares_internet_facing(obj: dict[str, Any]) -> bool:
+    """A Service or Ingress whose annotations ask for an internet-facing load balancer."""
+    ann = _annotations(obj)
+    return (
+        str(ann.get(LB_SCHEME, "")).lower() == "internet-facing"
+        or str(ann.get(LB_INTERNAL, "")).lower() == "false"
+        or str(ann.get(ALB_SCHEME, "")).lower() == "internet-facing"
+    )
+
+
+def exposure_problem(obj: dict[str, Any], aws: bool) -> Optional[tuple[str, str]]:
+    """(field path, why) when the object is, or may become, an internet-facing load balancer."""
+    kind = obj.get("kind")
+    if kind not in ("Service", "Ingress"):
+        return None
+    if declares_internet_facing(obj):
+        return (
+            "metadata.annotations",
+            f"asks for an internet-facing load balancer: nothing meshbridge deploys is reachable from the "
+            f"internet (use {LB_SCHEME}: internal)",
+        )
+    if kind == "Service" and _spec(obj).get("type") == "LoadBalancer" and aws:
+        ann = _annotations(obj)
+        if str(ann.get(LB_SCHEME, "")).lower() != "internal" and str(ann.get(LB_INTERNAL, "")).lower() != "true":
+            return (
+                "spec.type",
+                f"a LoadBalancer Service without {LB_SCHEME}: internal gets an internet-facing load balancer "
+                "from Kubernetes' AWS cloud provider: add the annotation (meshbridge deploys nothing "
+                "internet-facing)",
+            )
+    return None
+
+
+def _selector_labels(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(field path, labels) of every pod selector of the object that we know how to read."""
+    spec = _spec(obj)
+    kind = obj.get("kind")
+    found: list[tuple[str, dict[str, Any]]] = []
+    sel = spec.get("selector")
+    if isinstance(sel, dict):
+        match = sel.get("matchLabels")
+        if isinstance(match, dict):
+            found.append(("spec.selector.matchLabels", match))
+        elif kind in ("Service", "Gateway", "ReplicationController") and "matchExpressions" not in sel:
+            found.append(("spec.selector", sel))
+    for field in ("podSelector", "workloadSelector"):
+        value = spec.get(field)
+        if isinstance(value, dict):
+            labels = value.get("matchLabels", value.get("labels"))
+            if isinstance(labels, dict):
+                found.append((f"spec.{field}", labels))
+    return found
+
+
+def _selects(labels: dict[str, Any]) -> Optional[str]:
+    """Which of meshbridge's gateway pods a label selector picks."""
+    if not labels:
+        return None
+    for what, pod in GATEWAY_POD_LABELS.items():
+        subset = all((k == NETWORK_LABEL) or pod.get(str(k)) == v for k, v in labels.items())
+        if subset or any((str(k), v) in IDENTIFYING and pod.get(str(k)) == v for k, v in labels.items()):
+            return what
+    return None
+
+
+def gateway_selection_problem(obj: dict[str, Any]) -> Optional[tuple[str, str]]:
+    """(field path, why) when the object selects (or applies to) the east-west gateway's or istiod's pods."""
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    namespace = (meta or {}).get("namespace")
+    kind = obj.get("kind")
+    istio = "istio.io/" in str(obj.get("apiVersion", ""))
+    # a Gateway's selector picks pods of every namespace; other selectors, pods of their own namespace
+    # (an Istio policy in the root namespace: of every namespace)
+    if namespace == ISTIO_NAMESPACE or (istio and kind == "Gateway"):
+        for where, labels in _selector_labels(obj):
+            what = _selects(labels)
+            if what:
+                return (
+                    where,
+                    f"selects the pods of {what}, which meshbridge runs (its ports, routing and authorization "
+                    "are meshbridge's: an object bound to them could expose or redirect the mesh's traffic)",
+                )
+    spec = _spec(obj)
+    refs: list[Any] = spec["targetRefs"] if isinstance(spec.get("targetRefs"), list) else [spec.get("targetRef")]
+    for k, ref in enumerate(refs):
+        if isinstance(ref, dict) and ref.get("name") in (EASTWEST_RELEASE, "istiod") and namespace == ISTIO_NAMESPACE:
+            where = f"spec.targetRefs[{k}]" if "targetRefs" in spec else "spec.targetRef"
+            return where, f"targets meshbridge's {ref.get('name')}"
+    if (
+        istio
+        and namespace == ISTIO_NAMESPACE
+        and kind in WORKLOAD_POLICY_KINDS
+        and not _selector_labels(obj)
+        and not spec.get("targetRef")
+        and not spec.get("targetRefs")
+    ):
+        return (
+            "spec",
+            f"a {kind} in the root namespace {ISTIO_NAMESPACE} without a selector applies to every proxy of "
+            "the mesh, the east-west gateway and istiod included: give it a selector (or put it in the "
+            "namespace of the workloads it is for)",
+        )
+    return None
+
+
+def privileged_class(obj: dict[str, Any]) -> Optional[tuple[str, str]]:
+    """(acknowledgement, what it is) for an object that needs an explicit acknowledgement."""
+    kind = obj.get("kind")
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    if kind in ("ClusterRoleBinding", "RoleBinding"):
+        ref = obj.get("roleRef")
+        if isinstance(ref, dict) and ref.get("kind") == "ClusterRole" and ref.get("name") == "cluster-admin":
+            return "clusterAdmin", f"a {kind} to cluster-admin"
+    if kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy"):
+        return "webhooks", f"a {kind} (it sees or changes objects of every namespace)"
+    if (meta or {}).get("namespace") == "kube-system":
+        return "kubeSystem", f"a {kind} in kube-system"
+    return None
