@@ -141,11 +141,52 @@ def cross_checks(cfg: MeshConfig) -> list[str]:
 
 # ---------------------------------------------------------------------------- meshbridge:mesh.istio
 
+# the ports of the Istio sidecar in every pod (istio.io "Application Requirements", "Ports used by
+# Istio"): a Service whose target port is one of them reaches the proxy, never the application
+ISTIO_RESERVED_PORTS = {
+    15000: "Envoy admin",
+    15001: "Envoy outbound capture",
+    15004: "debug",
+    15006: "Envoy inbound capture",
+    15008: "HBONE mTLS tunnel",
+    15009: "HBONE",
+    15020: "merged Prometheus telemetry",
+    15021: "health checks",
+    15053: "DNS capture",
+    15090: "Envoy Prometheus telemetry",
+}
+# the longest revision whose istiod Service name `istiod-<revision>` is still a DNS-1035 label (63)
+MAX_REVISION = 63 - len("istiod-")
+# a DNS name as Route 53 stores it: at most 253 characters (255 bytes in wire format)
+MAX_DNS_NAME = 253
+
 # the charts meshbridge installs, as folders of mesh.istio.chartDirectory
 ISTIO_CHARTS = ("base", "istiod", "gateway")
 
 
 def istio_problems(cfg: MeshConfig) -> list[str]:
+    """Names the program derives from mesh values stay within their limits (istiod-<revision>, the
+    Route 53 names <producer>.<gatewayDns>), and the chart directory."""
+    found: list[str] = []
+    istio = cfg.mesh.istio
+    if istio.revision is not None and len(istio.revision) > MAX_REVISION:
+        found.append(
+            f"meshbridge:mesh.istio.revision: {len(istio.revision)} characters; at most {MAX_REVISION}: the istiod "
+            "chart names its Service istiod-<revision>, a DNS label of at most 63 characters (with a longer one "
+            "the chart renders no istiod)"
+        )
+    gateway_dns = cfg.mesh.gateway_dns
+    if gateway_dns is not None and cfg.mesh.connectivity == "privatelink":
+        length = max((len(c.name) for c in cfg.clusters), default=0) + 1 + len(gateway_dns)
+        if length > MAX_DNS_NAME:
+            found.append(
+                f"meshbridge:mesh.gatewayDns: the Route 53 zone and record <producer>.<gatewayDns> would have "
+                f"{length} characters for the longest cluster name; at most {MAX_DNS_NAME}"
+            )
+    return [*found, *_chart_problems(cfg)]
+
+
+def _chart_problems(cfg: MeshConfig) -> list[str]:
     """A chart directory holds the three charts, and is not given together with a repository."""
     istio, at = cfg.mesh.istio, "meshbridge:mesh.istio"
     if istio.chart_directory is None:
@@ -444,6 +485,13 @@ def service_problems(cfg: MeshConfig) -> list[str]:
         for j, port in enumerate(s.ports):
             if port_first[port.port] != j:
                 p.append(f"{at}.ports[{j}].port: port {port.port} is listed twice")
+            if port.target in ISTIO_RESERVED_PORTS:
+                key = "targetPort" if port.target_port is not None else "port"
+                p.append(
+                    f"{at}.ports[{j}].{key}: {port.target} is a port of the Istio sidecar in every pod "
+                    f"({ISTIO_RESERVED_PORTS[port.target]}): traffic to it never reaches the application "
+                    "(15006 bypasses the AuthorizationPolicy); use another container port"
+                )
             if port_name_first[port.name] != j:
                 p.append(f"{at}.ports[{j}].name: port name {port.name!r} is listed twice")
         non_http = [x for x in s.ports if not x.is_http]
@@ -525,6 +573,11 @@ def service_problems(cfg: MeshConfig) -> list[str]:
             key = "alias" if host == s.alias else ("name" if host == s.fqdn() else "perPod.aliasPrefix")
             if not DNS_NAME_RE.match(host):
                 p.append(f"{at}.{key}: host {host!r} is not a valid DNS name")
+            elif host.rsplit(".", 1)[-1].isdigit():
+                p.append(
+                    f"{at}.{key}: host {show(host)} ends in an all-numeric label, which Istio refuses for a "
+                    "ServiceEntry host (it could be read as an IP address)"
+                )
             if host in hosts and hosts[host] != s.key:
                 p.append(f"{at}.{key}: host {host!r} collides with service {hosts[host]!r}")
             hosts.setdefault(host, s.key)

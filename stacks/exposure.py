@@ -181,3 +181,133 @@ def privileged_class(obj: dict[str, Any]) -> Optional[tuple[str, str]]:
     if (meta or {}).get("namespace") == "kube-system":
         return "kubeSystem", f"a {kind} in kube-system"
     return None
+
+
+# ------------------------------------------------------------- hosts meshbridge imports or exports
+
+SVC_SUFFIX = ".svc.cluster.local"
+
+
+def host_matches(pattern: Any, host: str, namespace: str) -> bool:
+    """Whether an Istio host field (`*`, `*.suffix`, a short name resolved in the object's namespace,
+    or an FQDN; `ns/host` in Sidecar and Gateway hosts) covers `host`."""
+    if not isinstance(pattern, str):
+        return False
+    pattern = pattern.split("/", 1)[-1]
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    if "." not in pattern:
+        pattern = f"{pattern}.{namespace}{SVC_SUFFIX}"
+    return pattern == host
+
+
+def _matched(pattern: Any, hosts: dict[str, str], namespace: str) -> Optional[str]:
+    """The first of `hosts` the pattern covers (a dictionary look-up unless it is a wildcard)."""
+    if not isinstance(pattern, str):
+        return None
+    bare = pattern.split("/", 1)[-1]
+    if "*" not in bare:
+        full = bare if "." in bare else f"{bare}.{namespace}{SVC_SUFFIX}"
+        return full if full in hosts else None
+    return next((h for h in hosts if host_matches(pattern, h, namespace)), None)
+
+
+def mesh_host_problems(obj: dict[str, Any], hosts: dict[str, str]) -> list[tuple[str, str]]:
+    """(field path, why) where a distributed Istio ServiceEntry, DestinationRule or VirtualService
+    changes a host meshbridge imports or exports in the cluster (`hosts`: host -> what it is)."""
+    if "istio.io/" not in str(obj.get("apiVersion", "")) or not hosts:
+        return []
+    kind, spec = obj.get("kind"), _spec(obj)
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    namespace = str((meta or {}).get("namespace") or "default")
+    found: list[tuple[str, str]] = []
+    if kind == "ServiceEntry":
+        entries: list[Any] = spec["hosts"] if isinstance(spec.get("hosts"), list) else []
+        for k, pattern in enumerate(entries):
+            host = _matched(pattern, hosts, namespace)
+            if host:
+                found.append(
+                    (
+                        f"spec.hosts[{k}]",
+                        f"covers {host}, {hosts[host]}: a second ServiceEntry for it would hijack or hide "
+                        "meshbridge's endpoints, identities (SANs) and mTLS",
+                    )
+                )
+    elif kind == "DestinationRule":
+        host = _matched(spec.get("host"), hosts, namespace)
+        if host:
+            found.append(
+                (
+                    "spec.host",
+                    f"covers {host}, {hosts[host]}: meshbridge sets its TLS (ISTIO_MUTUAL with the SNI the "
+                    "producer's gateway routes on) and traffic policy (services[].trafficPolicy)",
+                )
+            )
+    elif kind == "VirtualService":
+        vs_hosts: list[Any] = spec["hosts"] if isinstance(spec.get("hosts"), list) else []
+        own = {h for h in (_matched(p, hosts, namespace) for p in vs_hosts) if h}
+        if own:
+            found.extend(_routes_elsewhere(spec, own, hosts, namespace))
+    return found
+
+
+def _routes_elsewhere(
+    spec: dict[str, Any], own: set[str], hosts: dict[str, str], namespace: str
+) -> list[tuple[str, str]]:
+    """A VirtualService of a meshbridge host may set timeouts, retries and the like, never send the
+    host's traffic anywhere else (redirect, rewrite of the authority, another destination, a mirror)."""
+    found: list[tuple[str, str]] = []
+    named = ", ".join(sorted(own))
+    why = f"the VirtualService covers {named}, which meshbridge imports or exports: its traffic may not be "
+    for section in ("http", "tls", "tcp"):
+        routes = spec.get(section)
+        for k, route in enumerate(routes if isinstance(routes, list) else []):
+            if not isinstance(route, dict):
+                continue
+            at = f"spec.{section}[{k}]"
+            for field in ("redirect", "directResponse", "delegate", "mirror", "mirrors"):
+                if field in route:
+                    found.append((f"{at}.{field}", why + "redirected, answered elsewhere, delegated or mirrored"))
+            rewrite = route.get("rewrite")
+            if isinstance(rewrite, dict) and "authority" in rewrite:
+                found.append((f"{at}.rewrite.authority", why + "sent to another host"))
+            dests: list[Any] = route["route"] if isinstance(route.get("route"), list) else []
+            for m, dest in enumerate(dests):
+                target = (dest.get("destination") or {}).get("host") if isinstance(dest, dict) else None
+                if not any(host_matches(target, h, namespace) and "*" not in str(target) for h in own):
+                    found.append((f"{at}.route[{m}].destination.host", why + f"sent to {target!r}"))
+    return found
+
+
+def policy_scope_problem(
+    obj: dict[str, Any], exported: list[tuple[str, dict[str, str], str]]
+) -> Optional[tuple[str, str]]:
+    """(field path, why) when a distributed AuthorizationPolicy that admits (ALLOW, CUSTOM) or an
+    EnvoyFilter (which can remove the RBAC filter) may apply to the workload of a service meshbridge
+    exports from the cluster (`exported`: namespace, workload labels, service key). A policy in the
+    root namespace applies in every namespace; a selector that names a label of the workload with
+    another value does not select it."""
+    kind = obj.get("kind")
+    if "istio.io/" not in str(obj.get("apiVersion", "")) or kind not in ("AuthorizationPolicy", "EnvoyFilter"):
+        return None
+    spec = _spec(obj)
+    if kind == "AuthorizationPolicy" and spec.get("action") in ("DENY", "AUDIT"):
+        return None
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    namespace = (meta or {}).get("namespace") or "default"
+    selectors = _selector_labels(obj)
+    labels = selectors[0][1] if selectors else {}
+    for ns, workload, key in exported:
+        if namespace not in (ns, ISTIO_NAMESPACE):
+            continue
+        if any(str(k) in workload and workload[str(k)] != v for k, v in labels.items()):
+            continue
+        what = "admits callers on" if kind == "AuthorizationPolicy" else "can change the filters (RBAC included) of"
+        return (
+            selectors[0][0] if selectors else "metadata.namespace",
+            f"{what} the workload of {key}, which meshbridge exports: its authorization is the declared "
+            "consumers and localCallers only (services[]); declare callers there",
+        )
+    return None

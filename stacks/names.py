@@ -15,6 +15,7 @@ The children of the components follow the same formats (components/services.py, 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -118,6 +119,10 @@ def mesh_telemetry(cluster: str) -> str:
     return f"{cluster}-telemetry"
 
 
+# the longest file name (bytes) of common file systems (ext4, APFS, NTFS); object file names are ASCII
+MAX_FILENAME = 255
+
+
 def object_filename(obj: Mapping[str, Any]) -> str:
     """The file synth writes a Kubernetes object to, `<kind>[.<namespace>].<name>.yaml` (lower-case
     kind): one file per object and cluster, so two objects with one file name would hide each other
@@ -127,4 +132,10 @@ def object_filename(obj: Mapping[str, Any]) -> str:
     if meta.get("namespace"):
         parts.append(str(meta["namespace"]))
     parts.append(str(meta.get("name", "unnamed")))
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", ".".join(parts)) + ".yaml"
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", ".".join(parts)) + ".yaml"
+    if len(name) <= MAX_FILENAME:
+        return name
+    # a valid name can be longer than a file name may be (a 253-character alias in a namespace): keep
+    # the start, readable, and end in a digest of the whole name (still one file per object)
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{name[: MAX_FILENAME - len(digest) - len('-.yaml')]}-{digest}.yaml"

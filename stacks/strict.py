@@ -40,7 +40,13 @@ from stacks.config_model import (
     ServiceSpec,
     label_problem,
 )
-from stacks.exposure import exposure_problem, gateway_selection_problem, privileged_class
+from stacks.exposure import (
+    exposure_problem,
+    gateway_selection_problem,
+    mesh_host_problems,
+    policy_scope_problem,
+    privileged_class,
+)
 from stacks.names import object_filename
 from stacks.problems import key_path, show
 
@@ -296,6 +302,7 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
         return []
     owned = owned_objects(cfg)
     apps = _app_namespaces(cfg)
+    mesh_hosts, exported = _mesh_hosts(cfg)
     p: list[str] = []
     given: dict[tuple[str, Identity], str] = {}  # (cluster, identity) -> key path of the first
     files: dict[tuple[str, str], tuple[Identity, str]] = {}  # (cluster, synth file name) -> first
@@ -349,6 +356,10 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
                         f"{at}: {described} is {in_cluster[ident]}, which meshbridge manages in {cluster}; remove it"
                     )
                     continue
+                p.extend(f"{at}.{where}: {why}" for where, why in mesh_host_problems(obj, mesh_hosts.get(cluster, {})))
+                scope = policy_scope_problem(obj, exported.get(cluster, []))
+                if scope:
+                    p.append(f"{at}.{scope[0]}: {scope[1]}")
                 if (cluster, ident) in given:
                     p.append(f"{at}: {described} is also distributed to {cluster} by {given[cluster, ident]}")
                     continue
@@ -365,6 +376,24 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
                 if names.setdefault(rname, short) != short:
                     p.append(f"{at}: its resource name {rname!r} is also the name of {names[rname]}; rename one")
     return list(dict.fromkeys(p))
+
+
+def _mesh_hosts(cfg: MeshConfig) -> tuple[dict[str, dict[str, str]], dict[str, list[tuple[str, dict[str, str], str]]]]:
+    """Per cluster: the hosts meshbridge imports there or exports from there (host -> what it is), and
+    the exported workloads (namespace, workload labels, service key)."""
+    hosts: dict[str, dict[str, str]] = {}
+    exported: dict[str, list[tuple[str, dict[str, str], str]]] = {}
+    for i, s in enumerate(cfg.services):
+        for prod in s.exported_from:
+            mine = hosts.setdefault(prod, {})
+            for real in (s.fqdn(), *(r for _, r in s.pod_hosts())):
+                mine.setdefault(real, f"which services[{i}] exports")
+            exported.setdefault(prod, []).append((s.namespace, s.workload_selector, s.key))
+        for cons in s.consumers:
+            mine = hosts.setdefault(cons.cluster, {})
+            for host, _real in s.imported_hosts():
+                mine.setdefault(host, f"which services[{i}] imports")
+    return hosts, exported
 
 
 def _exposure(

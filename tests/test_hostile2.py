@@ -348,3 +348,128 @@ def test_a_plain_string_where_a_load_balancer_setting_belongs_is_refused_not_a_t
         "meshbridge:services[0].trafficPolicy.loadBalancer: must be a mapping",
         stack="production",
     )
+
+
+# ------------------------------------------------- what the judge refuses, the configuration refuses
+
+
+def test_target_ports_of_the_istio_sidecar_are_refused(tmp_path: Path) -> None:
+    """15006 (inbound capture) bypasses the AuthorizationPolicy; every port of Istio's list is refused."""
+    errors = refused(
+        tmp_path,
+        all_of(
+            set_at([S, 0, "ports", 0, "targetPort"], 15006),
+            set_at([S, 2, "ports", 0, "port"], 15090),
+        ),
+        "meshbridge:services[0].ports[0].targetPort: 15006 is a port of the Istio sidecar",
+    )
+    assert any(
+        e.startswith("meshbridge:services[2].ports[0].port: 15090 is a port of the Istio sidecar") for e in errors
+    )
+
+
+HIJACKS = [
+    # a second ServiceEntry for an imported host (no SANs, other endpoints)
+    {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "se", "namespace": "demo"},
+        "spec": {
+            "hosts": ["backend-api.cluster-b.local"],
+            "ports": [{"number": 8080, "name": "http", "protocol": "HTTP"}],
+            "resolution": "DNS",
+            "location": "MESH_INTERNAL",
+        },
+    },
+    # TLS off on an exported host
+    {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "dr", "namespace": "demo"},
+        "spec": {"host": "hello", "trafficPolicy": {"tls": {"mode": "DISABLE"}}},
+    },
+    # an imported host's traffic sent elsewhere
+    {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "vs", "namespace": "demo"},
+        "spec": {
+            "hosts": ["backend-api.cluster-b.local"],
+            "http": [{"route": [{"destination": {"host": "evil.example.com"}}]}],
+        },
+    },
+    # admits callers nobody declared on an exported workload (namespace-wide)
+    {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "ap", "namespace": "demo"},
+        "spec": {"action": "ALLOW", "rules": [{"from": [{"source": {"principals": ["*"]}}]}]},
+    },
+    # may remove the RBAC filter of an exported workload
+    {
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": {"name": "ef", "namespace": "default"},
+        "spec": {"workloadSelector": {"labels": {"app": "backend-api"}}, "configPatches": []},
+    },
+]
+
+
+def test_distributed_objects_may_not_change_hosts_meshbridge_imports_or_exports(tmp_path: Path) -> None:
+    errors = refused(
+        tmp_path,
+        distribute(*HIJACKS),
+        "meshbridge:distribute[2].manifests[0].spec.hosts[0]: covers backend-api.cluster-b.local, which services[0]",
+    )
+    for j, where in (
+        (1, "spec.host"),
+        (2, "spec.http[0].route[0].destination.host"),
+        (3, "metadata.namespace"),
+        (4, "spec.workloadSelector"),
+    ):
+        assert any(e.startswith(f"meshbridge:distribute[2].manifests[{j}].{where}: ") for e in errors), (j, errors)
+
+
+def test_routing_settings_of_an_imported_host_and_deny_policies_stay_allowed(tmp_path: Path) -> None:
+    """The staging stack's VirtualService (timeouts, retries to the same host) renders; so does a DENY."""
+    deny = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "deny", "namespace": "demo"},
+        "spec": {"action": "DENY", "rules": [{"from": [{"source": {"namespaces": ["untrusted"]}}]}]},
+    }
+    accepted(tmp_path, distribute(deny))
+
+
+def _long_name(length: int) -> str:
+    labels = ["a" * 63] * (length // 64) + ["b" * (length % 64)]
+    name = ".".join(labels)
+    assert len(name) == length, len(name)
+    return name
+
+
+def test_a_valid_253_character_alias_renders_with_a_short_file_name(tmp_path: Path) -> None:
+    result = accepted(tmp_path, set_at([S, 0, "alias"], _long_name(253)))
+    out = tmp_path / "tree"
+    write_tree(result, out)
+    names = [p.name for p in out.rglob("*")]
+    assert max(len(n.encode()) for n in names) <= 255
+    assert any(n.startswith("serviceentry.istio-system.aaa") for n in names)
+
+
+def test_names_the_program_derives_are_checked_against_their_limits(tmp_path: Path) -> None:
+    errors = refused(
+        tmp_path,
+        all_of(
+            set_at([M, "istio", "revision"], "r" * 57),
+            set_at([M, "gatewayDns"], _long_name(245)),
+        ),
+        "meshbridge:mesh.istio.revision: 57 characters; at most 56",
+    )
+    assert any(e.startswith("meshbridge:mesh.gatewayDns: the Route 53 zone and record") for e in errors), errors
+
+
+def test_a_host_with_an_all_numeric_last_label_is_refused(tmp_path: Path) -> None:
+    refused(
+        tmp_path, set_at([S, 0, "alias"], "backend.123"), "meshbridge:services[0].alias: host 'backend.123' ends in"
+    )
