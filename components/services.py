@@ -276,6 +276,10 @@ class RemoteEndpoint:
     address: pulumi.Input[str]  # the gateway address for this consumer (a DNS name)
     network: str  # the producer's Istio network
     locality: str  # <region>[/<zone>]
+    # what must exist in the producer before a consumer is pointed at it (published): its
+    # TargetGroupBinding and listener, its `cross-network-gateway` (the host), the export's
+    # AuthorizationPolicy; the ServiceEntry and DestinationRule wait for them
+    ready: Sequence[pulumi.Resource] = ()
 
 
 @dataclass(frozen=True)
@@ -414,6 +418,9 @@ class ServiceImport(pulumi.ComponentResource):
         self.service_entries = {}
         self.destination_rules = {}
         self.hosts = [h.host for h in args.hosts]
+        # ready before published: the host appears in the consumer only once every producer behind it
+        # can carry and admit the traffic (a moved export waits for its new producer's side)
+        after = [*args.depends_on, *(r for ep in args.remote for r in ep.ready)]
         for imported in args.hosts:
             # the object is named after its host: unique in the import namespace (hosts never
             # collide, the config model checks it) and readable in `kubectl get serviceentries`
@@ -424,7 +431,7 @@ class ServiceImport(pulumi.ComponentResource):
                 kind="ServiceEntry",
                 metadata=meta,
                 spec=service_entry_spec(args, imported),
-                opts=child_opts(self, args.provider, depends_on=list(args.depends_on)),
+                opts=child_opts(self, args.provider, depends_on=after),
             )
             self.destination_rules[imported.host] = k8s.apiextensions.CustomResource(
                 f"{args.cluster}-dr-{imported.host}",
@@ -432,6 +439,6 @@ class ServiceImport(pulumi.ComponentResource):
                 kind="DestinationRule",
                 metadata=meta,
                 spec={"host": imported.host, "trafficPolicy": traffic_policy(args, imported)},
-                opts=child_opts(self, args.provider, depends_on=list(args.depends_on)),
+                opts=child_opts(self, args.provider, depends_on=after),
             )
         self.register_outputs({"hosts": self.hosts})

@@ -55,6 +55,11 @@ class EastWestGateways:
 
     by_cluster: dict[str, EastWestGateway] = field(default_factory=dict)
 
+    def ready(self, cluster: str) -> list[pulumi.Resource]:
+        """What passes `cluster`'s exported hosts: its `cross-network-gateway` (none without hosts)."""
+        gateway = self.by_cluster.get(cluster)
+        return [gateway.gateway] if gateway is not None and gateway.gateway is not None else []
+
 
 def chart_source(settings: IstioSettings) -> str:
     """Where the charts come from: the local chart directory (absolute) or the repository."""

@@ -14,7 +14,8 @@ resource, no aws.Provider). The network's AWS parts come first: istiod's meshNet
 models) names their addresses.
 The east-west gateways pass through the hosts the exports export; the network's TargetGroupBinding
 waits for the east-west gateway release (`bind_gateways`); imports point at the network's gateway
-addresses.
+addresses and wait for each producer's binding, Gateway host and AuthorizationPolicy (ready before
+published), which is why they come last.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def build_mesh(cfg: MeshConfig) -> Mesh:
         hosts = exports.hosts_by_cluster()
         wire_eastwest(cfg, clusters, control_planes, hosts, only=remotes, after=after, gateways=eastwest)
         network = bind_gateways(network, eastwest, only=remotes)
-    imports = wire_imports(cfg, clusters, control_planes, exports, network)
+    imports = wire_imports(cfg, clusters, control_planes, exports, network, eastwest)
     distributions = wire_distributions(cfg, clusters, control_planes)
     telemetry = wire_telemetry(cfg, clusters, control_planes)
     checks = wire_checks(cfg, clusters, pki, control_planes, exports, eastwest, network, imports, distributions)

@@ -111,6 +111,15 @@ class Network:
             raise ValueError("privatelink without mesh.gatewayDns has a different address per consumer")
         return self.gateway_address(consumers[0], producer)
 
+    def ready(self, producer: str) -> list[pulumi.Resource]:
+        """What carries traffic to `producer`'s east-west gateway once it exists: its TargetGroupBinding
+        (the pods registered) and the listener forwarding to them (AWS modes, after `bind_gateways`);
+        nothing in local connectivity (the LoadBalancer Service comes with the gateway release)."""
+        gateway = self.gateways.get(producer)
+        if gateway is None:
+            return []
+        return [gateway.target_group_binding, gateway.listener]
+
     def cluster_outputs(self, name: str) -> dict[str, Any]:
         gateway: Optional[dict[str, Any]] = None
         if name in self.local_addresses:

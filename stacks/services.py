@@ -7,7 +7,8 @@ For every `meshbridge:services` entry (identified by namespace/name):
   `cross-network-gateway` passes through (stacks/istio.py, `wire_eastwest`);
 - `wire_imports`: a `ServiceImport` in every consumer cluster, whose remote endpoints are the
   addresses of the network part (`Network.gateway_address`) and whose local endpoint is the
-  consumer's own instance (its headless twin: one Envoy host per pod) when it is also a producer.
+  consumer's own instance (its headless twin: one Envoy host per pod) when it is also a producer;
+  its objects wait for each remote producer's binding, Gateway host and AuthorizationPolicy.
 What each AuthorizationPolicy admits is logged (`pulumi preview` diagnostics) and printed by synth.
 Every Istio object waits for the cluster's istiod (CRDs and validation webhook in place).
 Details: docs/architecture.md, "Service exports and imports", and docs/services.md.
@@ -36,7 +37,7 @@ from components.services import (
 from stacks import names
 from stacks.clusters import Clusters
 from stacks.config_model import ClusterSpec, MeshConfig, ServiceSpec, is_ipv4
-from stacks.istio import ControlPlanes
+from stacks.istio import ControlPlanes, EastWestGateways
 from stacks.network import Network
 
 
@@ -96,6 +97,11 @@ class Exports:
         for (_, cluster), export in self.by_key.items():
             hosts.setdefault(cluster, set()).update(export.exported_hosts)
         return {cluster: sorted(h) for cluster, h in hosts.items()}
+
+    def ready(self, key: str, producer: str) -> list[pulumi.Resource]:
+        """What admits the consumers of service `key` in `producer`: the export's AuthorizationPolicy."""
+        export = self.by_key[(key, producer)]
+        return [export.authorization_policy]
 
     def cluster_outputs(self, name: str) -> dict[str, Any]:
         """exportedHosts, from what was actually built."""
@@ -188,7 +194,12 @@ def wire_imports(
     control_planes: ControlPlanes,
     exports: Exports,
     network: Network,
+    eastwest: EastWestGateways,
 ) -> Imports:
+    """A `ServiceImport` per (explicit service, consumer). Ready before published: the objects wait
+    for every remote producer's side of the path (`Network.ready`: binding and listener;
+    `EastWestGateways.ready`: the `cross-network-gateway` with the host; `Exports.ready`: the
+    AuthorizationPolicy), so a moved or added producer is announced only once it can serve."""
     td = cfg.mesh.trust_domain
     imports = Imports()
     for s in cfg.services:
@@ -206,6 +217,7 @@ def wire_imports(
                     address=network.gateway_address(name, p),
                     network=cfg.cluster(p).network,
                     locality=locality(cfg.cluster(p)),
+                    ready=[*network.ready(p), *eastwest.ready(p), *exports.ready(s.key, p)],
                 )
                 for p in cfg.remote_producers(s, name)
             ]
