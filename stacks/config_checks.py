@@ -573,6 +573,12 @@ def service_problems(cfg: MeshConfig) -> list[str]:
             key = "alias" if host == s.alias else ("name" if host == s.fqdn() else "perPod.aliasPrefix")
             if not DNS_NAME_RE.match(host):
                 p.append(f"{at}.{key}: host {host!r} is not a valid DNS name")
+            elif host in KUBERNETES_HOSTS or host.startswith("kubernetes.default.svc.") or SYSTEM_HOST_RE.search(host):
+                p.append(
+                    f"{at}.{key}: host {show(host)} is an in-cluster host of Kubernetes or Istio (the API server, "
+                    "a Service in istio-system or kube-*): an import under it would take that host's traffic "
+                    "in every consumer, or be shadowed by it"
+                )
             elif host.rsplit(".", 1)[-1].isdigit():
                 p.append(
                     f"{at}.{key}: host {show(host)} ends in an all-numeric label, which Istio refuses for a "
@@ -742,6 +748,8 @@ def observability_problems(cfg: MeshConfig) -> list[str]:
 # endpoint, so there each read cluster's endpoint must be declared reachable by other means.
 API_SERVER_CARRIERS = ("routed", "local")
 KUBERNETES_HOSTS = ("kubernetes", "kubernetes.default", "kubernetes.default.svc")
+# a Service host of istio-system or a kube-* namespace (`<name>.<namespace>.svc[.<domain>]`)
+SYSTEM_HOST_RE = re.compile(rf"(\A|\.)({re.escape(ISTIO_NAMESPACE)}|kube-[a-z0-9-]+)\.svc(\.|\Z)", re.ASCII)
 
 
 def discovery_problems(cfg: MeshConfig) -> list[str]:

@@ -182,6 +182,8 @@ def repository_problem(value: str) -> Optional[str]:
             return f"has an invalid host name {show(host)}"
     if port == 0:
         return "has port 0"
+    if address_problem(host):
+        return f"has a host that is no chart repository: {address_problem(host)}"
     if url.query or url.fragment or "?" in value or "#" in value:
         return "must not have a query or fragment"
     if "//" in url.path or any(part in (".", "..") for part in url.path.split("/")):
@@ -190,6 +192,48 @@ def repository_problem(value: str) -> Optional[str]:
 
 
 IPV4_RE = _full(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+# the instance metadata service (IMDS): its IPv4 address is also link-local; the IPv6 one is not
+METADATA_ADDRESSES = ("169.254.169.254", "fd00:ec2::254", "169.254.170.2", "fd00:ec2::23")
+# names that are this machine (or pod) wherever they are resolved
+LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+def address_problem(host: str) -> Optional[str]:
+    """Why `host` (a name or IP address where meshbridge or another cluster connects) is an address
+    that is never another cluster's service (None when it is fine): loopback, unspecified,
+    link-local, multicast, reserved, or the instance metadata service."""
+    bare = host.strip("[]").rstrip(".").lower()
+    if bare in LOCAL_NAMES or bare.endswith(".localhost"):
+        return f"{show(host)} is this machine (loopback), never another cluster"
+    try:
+        ip = ipaddress.ip_address(bare)
+    except ValueError:
+        return None
+    if bare in METADATA_ADDRESSES:
+        return f"{show(host)} is the instance metadata service"
+    if ip.is_loopback or ip.is_unspecified or ip.is_link_local or ip.is_multicast or ip.is_reserved:
+        return f"{show(host)} is a loopback, unspecified, link-local, multicast or reserved address"
+    return None
+
+
+def url_address_problem(value: str) -> Optional[str]:
+    """Host and port of a URL: an address `address_problem` accepts, a port from 1 to 65535."""
+    try:
+        url = urllib.parse.urlsplit(value)
+        port = url.port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc}; ports are 1-65535)"
+    if port == 0:
+        return "has port 0 (ports are 1-65535)"
+    return address_problem(url.hostname or "")
+
+
+def host_port_problem(value: str) -> Optional[str]:
+    """A `host:port` address: host as in `address_problem`, port from 1 to 65535."""
+    host, _, port = value.rpartition(":")
+    if not 1 <= int(port) <= 65535:
+        return f"port {port} is not from 1 to 65535"
+    return address_problem(host)
 
 
 def is_ipv4(value: str) -> bool:
@@ -212,12 +256,27 @@ def gateway_address_problem(value: str) -> Optional[str]:
                 "is a loopback, unspecified, multicast, link-local or reserved address: "
                 "pods of another cluster cannot reach it"
             )
+        if ip.is_global:
+            return (
+                "is a public address: local connectivity joins clusters on one private network (docs/local.md); "
+                "a gateway on a public address is reachable from the internet"
+            )
         return None
     if re.fullmatch(r"[0-9.]+", value, re.ASCII):
         return "is not an IPv4 address a.b.c.d"
+    if value in LOCAL_NAMES or value.endswith(".localhost"):
+        return "is this machine (loopback): pods of another cluster cannot reach it"
     if not DNS_NAME_RE.match(value):
         return "must be an IPv4 address (a.b.c.d) or a DNS name (lower case labels separated by '.')"
     return None
+
+
+# IPv4 blocks no VPC uses (RFC 6890: "this network", documentation, broadcast); the ipaddress
+# properties cover loopback, link-local, multicast and 240.0.0.0/4
+RESERVED_BLOCKS = tuple(
+    ipaddress.IPv4Network(b)
+    for b in ("0.0.0.0/8", "192.0.0.0/24", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "255.255.255.255/32")
+)
 
 
 def cidr_problem(value: str) -> Optional[str]:
@@ -232,8 +291,18 @@ def cidr_problem(value: str) -> Optional[str]:
         return f"must be written {net}"
     if not 16 <= net.prefixlen <= 28:
         return "is not a VPC CIDR block: AWS allows prefix lengths /16 to /28 (0.0.0.0/0 would admit anyone)"
-    if net.is_loopback or net.is_link_local or net.is_multicast or net.is_reserved or net.is_unspecified:
-        return "is a loopback, link-local, multicast or reserved range, not a VPC CIDR block"
+    if (
+        net.is_loopback
+        or net.is_link_local
+        or net.is_multicast
+        or net.is_reserved
+        or net.is_unspecified
+        or any(net.overlaps(r) for r in RESERVED_BLOCKS)
+    ):
+        return (
+            "is in a loopback, link-local, multicast, reserved, 'this network' (0.0.0.0/8) or documentation "
+            "range, not a VPC CIDR block"
+        )
     return None
 
 
@@ -403,6 +472,9 @@ class ApiServer(Model):
             or url.fragment
         ):
             raise ValueError(f"{show(value)} must be an https:// URL of the API server (no credentials, no query)")
+        problem = url_address_problem(value)
+        if problem:
+            raise ValueError(f"{problem}: the istiod of another cluster reads this API server")
         return value
 
     @field_validator("ca_data")
@@ -712,6 +784,16 @@ class TracingSettings(Model):
     port: Optional[int] = Field(None, ge=1, le=65535)
     sampling_percentage: float = Field(1.0, ge=0.0, le=100.0, allow_inf_nan=False)
 
+    @field_validator("service")
+    @classmethod
+    def _service(cls, value: str) -> str:
+        if is_ipv4(value) or address_problem(value):
+            raise ValueError(
+                f"{show(value)} must be the collector's Service name in the cluster "
+                "(<name>.<namespace>.svc.cluster.local), not an address"
+            )
+        return value
+
     @property
     def collector_port(self) -> int:
         return self.port if self.port is not None else TRACING_PORTS[self.provider]
@@ -730,6 +812,18 @@ class CentralPrometheus(Model):
     def _url(cls, value: Optional[str]) -> Optional[str]:
         if value is not None and (len(value) > 2048 or not HTTPS_URL_RE.match(value)):
             raise ValueError(f"{show(value)} must be an https:// URL in printable ASCII without spaces")
+        problem = url_address_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(f"{problem}: every cluster's Prometheus writes to this URL")
+        return value
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, value: Optional[dict[str, str]]) -> Optional[dict[str, str]]:
+        for cluster, target in (value or {}).items():
+            problem = host_port_problem(target)
+            if problem:
+                raise ValueError(f"{cluster}: {show(target)}: {problem}")
         return value
 
 

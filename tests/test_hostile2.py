@@ -473,3 +473,86 @@ def test_a_host_with_an_all_numeric_last_label_is_refused(tmp_path: Path) -> Non
     refused(
         tmp_path, set_at([S, 0, "alias"], "backend.123"), "meshbridge:services[0].alias: host 'backend.123' ends in"
     )
+
+
+# ------------------------------------------------------------------- addresses and ports (item 6)
+
+OBS = "meshbridge:observability"
+ADDRESSES = [
+    (
+        "discovery",
+        [C, 0, "apiServer", "endpoint"],
+        "https://127.0.0.1:6443",
+        "meshbridge:clusters[0].apiServer.endpoint",
+    ),
+    (
+        "discovery",
+        [C, 0, "apiServer", "endpoint"],
+        "https://169.254.169.254",
+        "meshbridge:clusters[0].apiServer.endpoint",
+    ),
+    ("discovery", [C, 0, "apiServer", "endpoint"], "https://localhost", "meshbridge:clusters[0].apiServer.endpoint"),
+    (
+        "discovery",
+        [C, 0, "apiServer", "endpoint"],
+        "https://api.example.com:0",
+        "meshbridge:clusters[0].apiServer.endpoint",
+    ),
+    (
+        "discovery",
+        [C, 0, "apiServer", "endpoint"],
+        "https://api.example.com:70000",
+        "meshbridge:clusters[0].apiServer.endpoint",
+    ),
+    (
+        "staging",
+        [OBS, "prometheus", "central", "url"],
+        "https://[fd00:ec2::254]/write",
+        f"{OBS}.prometheus.central.url",
+    ),
+    (
+        "staging",
+        [OBS, "prometheus", "central", "url"],
+        "https://prom.example.com:99999/w",
+        f"{OBS}.prometheus.central.url",
+    ),
+    (
+        "production",
+        [OBS, "prometheus", "central", "targets", "prod-use1"],
+        "localhost:9090",
+        f"{OBS}.prometheus.central.targets",
+    ),
+    (
+        "production",
+        [OBS, "prometheus", "central", "targets", "prod-use1"],
+        "prom.example.com:0",
+        f"{OBS}.prometheus.central.targets",
+    ),
+    ("staging", [OBS, "tracing", "service"], "169.254.169.254", f"{OBS}.tracing.service"),
+    ("staging", [M, "istio", "repository"], "https://127.0.0.1/charts", f"{M}.istio.repository"),
+    ("local", [C, 0, "gateway", "address"], "localhost", "meshbridge:clusters[0].gateway.address"),
+    ("local", [C, 0, "gateway", "address"], "8.8.8.8", "meshbridge:clusters[0].gateway.address"),
+    ("staging", [C, 0, "vpc", "cidr"], "0.0.0.0/16", "meshbridge:clusters[0].vpc.cidr"),
+    ("staging", [C, 0, "vpc", "cidr"], "192.0.2.0/24", "meshbridge:clusters[0].vpc.cidr"),
+]
+
+
+@pytest.mark.parametrize(("stack", "path", "value", "prefix"), ADDRESSES, ids=[f"{a[0]}-{a[2]}" for a in ADDRESSES])
+def test_loopback_link_local_metadata_addresses_and_bad_ports_are_refused(
+    tmp_path: Path, stack: str, path: list[Any], value: str, prefix: str
+) -> None:
+    refused(tmp_path, set_at(path, value), prefix, stack=stack)
+
+
+def test_imports_named_after_in_cluster_hosts_of_kubernetes_or_istio_are_refused(tmp_path: Path) -> None:
+    errors = refused(
+        tmp_path,
+        all_of(
+            set_at([S, 0, "alias"], "kubernetes.default.svc.cluster.local"),
+            set_at([S, 1, "alias"], "istiod.istio-system.svc.cluster.local"),
+        ),
+        "meshbridge:services[0].alias: host 'kubernetes.default.svc.cluster.local' is an in-cluster host",
+    )
+    assert any(
+        e.startswith("meshbridge:services[1].alias: host 'istiod.istio-system.svc.cluster.local' is an") for e in errors
+    )
