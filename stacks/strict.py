@@ -16,7 +16,9 @@ validate in about the time it takes to read them. Each problem is one line start
   releases own (the `cacerts` Secret, `PeerAuthentication istio-system/default`, the Gateway, imports,
   authorization policies, ...), never is the same object as another distributed object, and never
   shares its synth file name or its resource name with another; with STRICT mTLS no distributed
-  PeerAuthentication weakens it.
+  PeerAuthentication weakens it;
+- authorization: a principal declared by two consumers of a service has the same methods/paths in
+  both (one identity in every cluster: Istio would admit the union).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from components.constants import EASTWEST_RELEASE, ISTIO_NAMESPACE, MESH_TELEMET
 from components.distribution import object_key
 from components.istio import CROSS_NETWORK_GATEWAY
 from components.pki import CACERTS_NAME
-from components.services import export_policy_name
+from components.services import baseline_policy_name, export_policy_name
 from stacks.config_model import (
     DNS_1035_RE,
     DNS_LABEL_RE,
@@ -99,8 +101,10 @@ def url_credential_problems(at: str, value: Any) -> list[str]:
 def strict_checks(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> list[str]:
     p: list[str] = []
     policies: dict[str, list[tuple[tuple[Any, ...], str]]] = {}  # identical policies are checked once
+    regions = {c.name: c.region for c in cfg.clusters}
     for i, s in enumerate(cfg.services):
         p.extend(_service(f"meshbridge:services[{i}]", s, policies))
+        p.extend(_failover(f"meshbridge:services[{i}]", s, regions))
     p.extend(_import_namespace(cfg))
     p.extend(_distribution(cfg, manifests))
     return p
@@ -127,6 +131,7 @@ def _service(at: str, s: ServiceSpec, cache: dict[str, list[tuple[tuple[Any, ...
             f"{at}.name: {show(s.name)} is too long for the headless twin Service a multi-producer service gets "
             f"(at most {63 - len(LOCAL_TWIN_SUFFIX)} characters)"
         )
+    p.extend(_shared_principals(at, s))
     policy = s.traffic_policy
     if policy is None:
         return p
@@ -162,6 +167,73 @@ def _service(at: str, s: ServiceSpec, cache: dict[str, list[tuple[tuple[Any, ...
         seen.setdefault(number, j)
         if "tls" in entry:
             p.append(f"{pat}.tls: set by meshbridge (ISTIO_MUTUAL with SNI), remove it")
+    return p
+
+
+def _failover(at: str, s: ServiceSpec, regions: dict[str, str]) -> list[str]:
+    """`localityLbSetting.failover` shapes Istio's pilot cannot compute (issue 29, found by the Istio
+    judge): failover of a service exported from one cluster (no other locality), a region no cluster
+    of the mesh is in, and a loop (a -> b -> a). Runs on a policy that passed the schema checks."""
+    policy = s.traffic_policy
+    if not isinstance(policy, dict):
+        return []
+    levels: list[tuple[str, Any]] = [("", policy)]
+    entries = policy.get("portLevelSettings")
+    levels += [(f".portLevelSettings[{k}]", e) for k, e in enumerate(entries if isinstance(entries, list) else [])]
+    known = sorted(set(regions.values()))
+    p: list[str] = []
+    for where, level in levels:
+        balancer = level.get("loadBalancer") if isinstance(level, dict) else None
+        locality = balancer.get("localityLbSetting") if isinstance(balancer, dict) else None
+        failover = locality.get("failover") if isinstance(locality, dict) else None
+        if not isinstance(failover, list) or not failover:
+            continue
+        fat = f"{at}.trafficPolicy{where}.loadBalancer.localityLbSetting.failover"
+        if len(s.exported_from) < 2:
+            p.append(
+                f"{fat}: {s.key} is exported from one cluster: there is no other locality to fail over to, and "
+                "Istio's pilot cannot compute the failover (remove it)"
+            )
+            continue
+        edges: dict[str, str] = {}
+        for k, entry in enumerate(failover):
+            if not isinstance(entry, dict):
+                continue
+            for key in ("from", "to"):
+                region = entry.get(key)
+                if isinstance(region, str) and region not in known:
+                    p.append(
+                        f"{fat}[{k}].{key}: {show(region)} is no region of a cluster of the mesh ({', '.join(known)})"
+                    )
+            if isinstance(entry.get("from"), str) and isinstance(entry.get("to"), str):
+                edges.setdefault(entry["from"], entry["to"])
+        for start in edges:
+            seen, node = {start}, edges[start]
+            while node in edges and node not in seen:
+                seen.add(node)
+                node = edges[node]
+            if node == start:
+                p.append(f"{fat}: failover loops back to {start} ({start} -> ... -> {start}): pilot cannot compute it")
+                break
+    return p
+
+
+def _shared_principals(at: str, s: ServiceSpec) -> list[str]:
+    """A principal (`ns/sa`) is one identity in every cluster (one trust domain): two consumer entries
+    that give it different methods/paths would both be admitted by Istio for it (the union)."""
+    p: list[str] = []
+    first: dict[str, tuple[int, tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+    for j, cons in enumerate(s.consumers):
+        ops = (tuple(sorted(set(cons.methods or ()))), tuple(sorted(set(cons.paths or ()))))
+        for k, principal in enumerate(cons.principals):
+            other, other_ops = first.setdefault(principal, (j, ops))
+            if other_ops != ops:
+                p.append(
+                    f"{at}.consumers[{j}].principals[{k}]: {principal} is also a principal of consumers[{other}] "
+                    f"({s.consumers[other].cluster}) with other methods/paths: one identity in every cluster, so "
+                    "Istio cannot tell them apart and would admit the union; give both entries the same methods "
+                    "and paths, or use distinct service accounts"
+                )
     return p
 
 
@@ -237,6 +309,8 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
             objs = owned.setdefault(producer, {})
             what = f"part of the export of {s.namespace}/{s.name}"
             objs[("security.istio.io", "AuthorizationPolicy", s.namespace, export_policy_name(s.name))] = what
+            baseline = baseline_policy_name(s.workload_selector)
+            objs[("security.istio.io", "AuthorizationPolicy", s.namespace, baseline)] = "an allow-nothing baseline"
             for _alias, real in s.pod_hosts():
                 objs[("", "Service", s.namespace, real.split(".", 1)[0])] = what
             objs[("", "Service", s.namespace, f"{s.name}{LOCAL_TWIN_SUFFIX}")] = what

@@ -556,3 +556,36 @@ def test_imports_named_after_in_cluster_hosts_of_kubernetes_or_istio_are_refused
     assert any(
         e.startswith("meshbridge:services[1].alias: host 'istiod.istio-system.svc.cluster.local' is an") for e in errors
     )
+
+
+def _failover(service: int, entries: list[dict[str, str]]) -> Mutation:
+    def mutate(cfg: dict[str, Any]) -> None:
+        policy = cfg[S][service].setdefault("trafficPolicy", {})
+        policy.setdefault("loadBalancer", {})["localityLbSetting"] = {"failover": entries}
+        policy.setdefault("outlierDetection", {"consecutive5xxErrors": 5, "interval": "10s", "baseEjectionTime": "30s"})
+
+    return mutate
+
+
+def test_failover_shapes_pilot_cannot_compute_are_refused(tmp_path: Path) -> None:
+    lb = "trafficPolicy.loadBalancer.localityLbSetting.failover"
+    # production's services[0] is exported from three regions
+    refused(
+        tmp_path,
+        _failover(0, [{"from": "us-east-1", "to": "us-west-2"}, {"from": "us-west-2", "to": "us-east-1"}]),
+        f"meshbridge:services[0].{lb}: failover loops back",
+        stack="production",
+    )
+    refused(
+        tmp_path,
+        _failover(0, [{"from": "us-east-1", "to": "ap-south-1"}]),
+        f"meshbridge:services[0].{lb}[0].to: 'ap-south-1' is no region",
+        stack="production",
+    )
+    # staging's services[0] has one producer
+    refused(
+        tmp_path,
+        _failover(0, [{"from": "us-east-1", "to": "us-west-2"}]),
+        f"meshbridge:services[0].{lb}: ",
+        stack="staging",
+    )
