@@ -198,6 +198,25 @@ def _syntax_error(exc: yaml.YAMLError, text: str) -> YamlError:
     return YamlError(f"YAML syntax error: {' '.join(str(text_).split())}", line)
 
 
+def _key_path(stack: list[_Frame], key: str) -> str:
+    """Where `key` of the innermost mapping is, as configuration key paths are written
+    (`meshbridge:clusters[0].name` inside a stack file's `config:`, `metadata.name` elsewhere)."""
+    parts: list[Any] = [f.key if f.kind == "map" else len(f.value) for f in stack[:-1]] + [key]
+    if len(parts) >= 2 and parts[0] == "config" and isinstance(parts[1], str):
+        prefix, rest = _short(parts[1], 60).strip("'\""), parts[2:]
+    else:
+        prefix, rest = "", parts
+    out = prefix
+    for part in rest:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z0-9_-]{1,100}", str(part), re.ASCII):
+            out += f".{part}" if out else str(part)
+        else:
+            out += f"[{_short(str(part))}]"
+    return out
+
+
 def load_yaml(data: bytes | str, *, multi: bool = False) -> Any:
     """Parse one YAML document (or, with `multi`, the list of all documents). Raises YamlError."""
     if isinstance(data, str):
@@ -272,10 +291,15 @@ def load_yaml(data: bytes | str, *, multi: bool = False) -> Any:
                     raise YamlError("a mapping key must be a plain value, not an alias of a mapping or list", line)
                 key = event.value if isinstance(event, yaml.ScalarEvent) else str(value)
                 if key == "<<" and isinstance(event, yaml.ScalarEvent) and event.implicit[0]:
-                    raise YamlError("merge keys ('<<') are not supported; write the keys out", line)
+                    raise YamlError(
+                        f"merge keys ('<<') are not supported; write the keys out (at {_key_path(stack, key)})", line
+                    )
                 if key in parent.first_line:
                     first = parent.first_line[key]
-                    raise YamlError(f"duplicate key {_short(key)} (first given on line {first})", line)
+                    raise YamlError(
+                        f"duplicate key {_short(key)} (first given on line {first}; key path {_key_path(stack, key)})",
+                        line,
+                    )
                 parent.first_line[key] = line
                 parent.key, parent.key_line = key, line
             else:

@@ -88,7 +88,7 @@ def test_stack_file_errors_name_the_line(tmp_path: Path) -> None:
     line = len(STAGING_TEXT.splitlines()) + 1
     first = STAGING_TEXT.splitlines().index("  meshbridge:mesh:") + 1
     assert run_program("staging", path).errors == [
-        f"{path}:{line}: duplicate key 'meshbridge:mesh' (first given on line {first})"
+        f"{path}:{line}: duplicate key 'meshbridge:mesh' (first given on line {first}; key path meshbridge:mesh)"
     ]
 
 

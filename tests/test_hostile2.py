@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from stacks.config import LINE_LIMIT
-from synth.engine import Registration, SynthResult
+from synth.engine import Registration, SynthResult, run_program
 from synth.render import summary, write_tree
-from tests.conftest import Mutation, all_of, run_variant, set_at
+from tests.conftest import PROJECT, Mutation, all_of, run_variant, set_at
 
 C, S, D, M = "meshbridge:clusters", "meshbridge:services", "meshbridge:distribute", "meshbridge:mesh"
 
@@ -589,3 +589,17 @@ def test_failover_shapes_pilot_cannot_compute_are_refused(tmp_path: Path) -> Non
         f"meshbridge:services[0].{lb}: ",
         stack="staging",
     )
+
+
+def test_duplicate_and_merge_keys_name_their_key_path(tmp_path: Path) -> None:
+    text = (PROJECT / "Pulumi.staging.yaml").read_text()
+    dup = text.replace("      network: network-a\n", "      network: network-a\n      network: network-x\n", 1)
+    merged = text.replace("    mtls: STRICT\n", "    mtls: STRICT\n    <<: {id: other}\n", 1)
+    for data, expected in (
+        (dup, "key path meshbridge:clusters[0].network"),
+        (merged, "merge keys ('<<') are not supported; write the keys out (at meshbridge:mesh['<<'])"),
+    ):
+        path = tmp_path / "Pulumi.staging.yaml"
+        path.write_text(data)
+        result = run_program("staging", path)
+        assert any(expected in e for e in result.errors), result.errors
