@@ -33,7 +33,9 @@ Neither component reads configuration; both take typed args and create every chi
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
@@ -92,6 +94,54 @@ class ServicePort:
 def export_policy_name(service: str) -> str:
     """Name of the AuthorizationPolicy a `ServiceExport` puts on the exported workload."""
     return f"meshbridge-export-{service}"
+
+
+BASELINE_PREFIX = "meshbridge-baseline-"
+BASELINE_LABEL = "meshbridge.io/baseline"
+
+
+def baseline_policy_name(selector: Mapping[str, str]) -> str:
+    """Name of the allow-nothing AuthorizationPolicy of the workload `selector` selects: derived from
+    the selector only (never from the service's name), so it outlives a rename of the export."""
+    canonical = json.dumps(dict(sorted(selector.items())), separators=(",", ":"))
+    return BASELINE_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def baseline_policy_spec(selector: Mapping[str, str]) -> dict[str, Any]:
+    """An ALLOW policy without rules: it matches nothing, so on its own it denies every request to
+    the workload (Istio's "allow-nothing"), and beside the export's ALLOW it adds nothing."""
+    return {"selector": {"matchLabels": dict(sorted(selector.items()))}, "action": "ALLOW"}
+
+
+def baseline_policy(
+    resource: str,
+    namespace: str,
+    selector: Mapping[str, str],
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> k8s.apiextensions.CustomResource:
+    """The allow-nothing baseline of an exported workload, owned apart from the export's ALLOW policy.
+
+    An ALLOW policy is all that keeps a workload closed: without one Istio admits every
+    authenticated caller. The export's policy goes when the export is renamed (a new name, the old
+    one deleted last), removed or moved; the baseline stays: its name and resource name come from
+    the namespace and selector only, and it is retained on delete (Pulumi forgets it, the cluster
+    keeps it), so pods that still carry the labels are denied everything no export admits. Dropping
+    it is deliberate: `kubectl delete authorizationpolicy -n <namespace> <name>` (docs/runbook.md).
+    """
+    return k8s.apiextensions.CustomResource(
+        resource,
+        api_version=ISTIO_SECURITY,
+        kind="AuthorizationPolicy",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=baseline_policy_name(selector),
+            namespace=namespace,
+            labels={**MANAGED_BY, BASELINE_LABEL: "allow-nothing"},
+        ),
+        spec=baseline_policy_spec(selector),
+        opts=child_opts(parent, provider, depends_on=list(depends_on), retain_on_delete=True),
+    )
 
 
 def principal(trust_domain: str, ns_sa: str) -> str:
@@ -167,11 +217,20 @@ def authorization_rules(args: ServiceExportArgs) -> list[dict[str, Any]]:
     """The ALLOW rules: declared consumers (grouped by identical operation), then local callers."""
     grouped: dict[tuple[tuple[str, ...], tuple[str, ...]], set[str]] = {}
     restricted: set[str] = set()
+    operations: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # principal -> its methods/paths
     for caller in args.callers:
         for what, value in (("methods", caller.methods), ("paths", caller.paths)):
             if value is not None and not list(value):
                 raise ValueError(f"{args.service}: empty {what} would admit every {what[:-1]}; omit it instead")
         key = (tuple(caller.methods or ()), tuple(caller.paths or ()))
+        same = (tuple(sorted(set(key[0]))), tuple(sorted(set(key[1]))))
+        for p in caller.principals:
+            # one identity in every cluster: Istio would grant both entries' operations to it
+            if operations.setdefault(p, same) != same:
+                raise ValueError(
+                    f"{args.service}: {p} is declared twice with different methods/paths; Istio cannot tell "
+                    "the two apart and would admit the union"
+                )
         grouped.setdefault(key, set()).update(principal(args.trust_domain, p) for p in caller.principals)
         if caller.methods or caller.paths:
             restricted.update(caller.principals)

@@ -3,8 +3,10 @@
 For every `meshbridge:services` entry (identified by namespace/name):
 - `wire_exports`: a `ServiceExport` in every cluster of `exportedFrom` (AuthorizationPolicy for the
   consumers and the `localCallers`, per-pod Services, the headless twin Service when that cluster
-  also imports the service); `Exports.hosts_by_cluster()` is what each cluster's
-  `cross-network-gateway` passes through (stacks/istio.py, `wire_eastwest`);
+  also imports the service), after the workload's allow-nothing baseline (one per namespace and
+  selector, retained on delete: no allow-all window when an export is renamed, removed or moved);
+  `Exports.hosts_by_cluster()` is what each cluster's `cross-network-gateway` passes through
+  (stacks/istio.py, `wire_eastwest`);
 - `wire_imports`: a `ServiceImport` in every consumer cluster, whose remote endpoints are the
   addresses of the network part (`Network.gateway_address`) and whose local endpoint is the
   consumer's own instance (its headless twin: one Envoy host per pod) when it is also a producer;
@@ -33,6 +35,8 @@ from components.services import (
     ServiceImport,
     ServiceImportArgs,
     ServicePort,
+    baseline_policy,
+    baseline_policy_name,
 )
 from stacks import names
 from stacks.clusters import Clusters
@@ -90,6 +94,8 @@ class Exports:
     """A `ServiceExport` per (service key `<namespace>/<name>`, producer cluster)."""
 
     by_key: dict[tuple[str, str], ServiceExport] = field(default_factory=dict)
+    # (producer, namespace, baseline policy name) -> the workload's allow-nothing AuthorizationPolicy
+    baselines: dict[tuple[str, str, str], pulumi.Resource] = field(default_factory=dict)
 
     def hosts_by_cluster(self) -> dict[str, list[str]]:
         """cluster -> the real FQDNs its exports pass through the east-west gateway (sorted)."""
@@ -108,6 +114,27 @@ class Exports:
         return {"exportedHosts": self.hosts_by_cluster().get(name, [])}
 
 
+def _baseline(
+    exports: Exports, clusters: Clusters, control_planes: ControlPlanes, producer: str, s: ServiceSpec
+) -> pulumi.Resource:
+    """The allow-nothing baseline of the workload `s` selects in `producer` (one per namespace and
+    selector, shared by services that select the same pods), apart from any export: it keeps the
+    workload closed while an export of it is renamed, removed or moved (components/services.py)."""
+    name = baseline_policy_name(s.workload_selector)
+    key = (producer, s.namespace, name)
+    if key not in exports.baselines:
+        cluster = clusters[producer]
+        exports.baselines[key] = baseline_policy(
+            f"{producer}-{s.namespace}-{name}",
+            s.namespace,
+            s.workload_selector,
+            provider=cluster.k8s_provider,
+            parent=cluster,
+            depends_on=control_planes.ready(producer),
+        )
+    return exports.baselines[key]
+
+
 def wire_exports(cfg: MeshConfig, clusters: Clusters, control_planes: ControlPlanes) -> Exports:
     td = cfg.mesh.trust_domain
     exports = Exports()
@@ -120,6 +147,7 @@ def wire_exports(cfg: MeshConfig, clusters: Clusters, control_planes: ControlPla
         service_host_exported = any(real == s.fqdn() for _, real in s.imported_hosts())
         for producer in s.exported_from:
             cluster = clusters[producer]
+            baseline = _baseline(exports, clusters, control_planes, producer, s)
             export = ServiceExport(
                 names.export_component(producer, s.namespace, s.name),
                 ServiceExportArgs(
@@ -139,7 +167,8 @@ def wire_exports(cfg: MeshConfig, clusters: Clusters, control_planes: ControlPla
                     local_twin=s.local_twin
                     if failover and producer in consumers and s.import_mode == "explicit"
                     else None,
-                    depends_on=control_planes.ready(producer),
+                    # the baseline first: the workload is closed before (and after) its ALLOW policy
+                    depends_on=[*control_planes.ready(producer), baseline],
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=cluster, aliases=renamed(cfg, s, names.export_component_v0(producer, s.name))

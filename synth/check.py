@@ -254,7 +254,10 @@ def authorization_verdict(
         for rule in _spec(policy).get("rules") or []:
             if _rule_matches(rule, principal, caller_ns, port, http):
                 return None
-    names = ", ".join(describe(p, cluster) for p in allows)
+    # an ALLOW policy without rules (an allow-nothing baseline) admits nobody: the fix belongs in a
+    # policy with rules, so those are named (all of them when every one is rule-less)
+    named = [p for p in allows if _spec(p).get("rules")] or allows
+    names = ", ".join(describe(p, cluster) for p in named)
     return names, f"no ALLOW rule admits {principal} on port {port}"
 
 

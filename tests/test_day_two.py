@@ -9,6 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from components.services import (
+    AllowedCaller,
+    ServiceExportArgs,
+    ServicePort,
+    authorization_rules,
+    baseline_policy_name,
+)
 from synth.engine import Registration, SynthResult, run_program
 from tests.conftest import all_of, of_type, run_variant, set_at
 
@@ -88,3 +95,108 @@ def test_a_moved_export_is_published_only_once_the_new_producer_serves(tmp_path:
     for producer in ("prod-use1", "prod-euw1"):
         side = producer_side(moved, producer, "finance", "ledger", True)
         assert side <= set(reg.dependencies), (producer, sorted(side - set(reg.dependencies)))
+
+
+# ------------------------------------------------------------------------ no allow-all window (item 4)
+
+
+def baselines(result: SynthResult) -> dict[str, Registration]:
+    return {name: r for name, r in by_name(result, AUTHZ).items() if "-meshbridge-baseline-" in name}
+
+
+def test_every_exported_workload_has_an_allow_nothing_baseline_owned_apart_from_its_export(
+    staging: SynthResult,
+) -> None:
+    found = baselines(staging)
+    selector = {"app": "backend-api"}
+    name = f"cluster-b-default-{baseline_policy_name(selector)}"
+    assert name in found, sorted(found)
+    base = found[name]
+    spec = base.inputs["spec"]
+    # an ALLOW policy without rules matches nothing: alone it denies everything (Istio's allow-nothing)
+    assert spec == {"selector": {"matchLabels": selector}, "action": "ALLOW"}
+    assert base.retain_on_delete  # a removed or renamed export leaves it in the cluster
+    # apart from the export: parented to the cluster, not to the ServiceExport, and created first
+    export = by_name(staging, "meshbridge:services:ServiceExport")["cluster-b-export-default-backend-api"]
+    assert base.parent != export.urn
+    allow = by_name(staging, AUTHZ)["cluster-b-default-backend-api-authz"]
+    assert base.urn in allow.dependencies
+    # one per (producer, namespace, selector): staging exports three workloads
+    assert len(found) == 3
+
+
+def test_a_renamed_export_keeps_the_baseline_of_its_workload(tmp_path: Path, staging: SynthResult) -> None:
+    """Renaming backend-api (same pods, so the selector is given) creates a new ALLOW policy and deletes
+    the old one last; the baseline keeps its URN, so the pods are never without a policy."""
+    before = baselines(staging)
+    renamed = run_variant(
+        tmp_path,
+        all_of(
+            set_at(["meshbridge:services", 0, "name"], "backend"),
+            set_at(["meshbridge:services", 0, "selector"], {"app": "backend-api"}),
+        ),
+    )
+    assert renamed.ok, renamed.errors
+    after = baselines(renamed)
+    assert {r.urn for r in before.values()} == {r.urn for r in after.values()}
+    allow = {r.urn for r in of_type(staging, AUTHZ)} - {r.urn for r in before.values()}
+    allow_after = {r.urn for r in of_type(renamed, AUTHZ)} - {r.urn for r in after.values()}
+    assert allow != allow_after  # the export's own policy is replaced by a new URN
+
+
+def test_a_removed_export_or_relabelled_workload_leaves_its_baseline_in_the_cluster(
+    tmp_path: Path, staging: SynthResult
+) -> None:
+    """Removing the export (or renaming it with new labels) drops the baseline's URN from the
+    program: the engine deletes it, and retainOnDelete keeps the object, so pods that still carry
+    the labels stay closed (the runbook says how to drop it)."""
+    removed = run_variant(tmp_path, lambda cfg: cfg["meshbridge:services"].pop(0))
+    assert removed.ok, removed.errors
+    gone = set(baselines(staging)) - set(baselines(removed))
+    assert gone == {f"cluster-b-default-{baseline_policy_name({'app': 'backend-api'})}"}
+    assert all(baselines(staging)[name].retain_on_delete for name in gone)
+
+
+def test_consumers_sharing_a_principal_with_other_methods_are_refused(tmp_path: Path) -> None:
+    # production's checkout: prod-use1 and prod-usw2 both declare shop/frontend (same operations: fine)
+    result = run_variant(
+        tmp_path, set_at(["meshbridge:services", 0, "consumers", 1, "methods"], ["GET"]), stack="production"
+    )
+    assert not result.ok
+    assert any(
+        e.startswith(
+            "meshbridge:services[0].consumers[1].principals[0]: shop/frontend is also a principal of "
+            "consumers[0] (prod-use1) with other methods/paths"
+        )
+        for e in result.errors
+    ), result.errors
+    # the same operations in every entry are one promise: accepted (order does not matter)
+    same = run_variant(
+        tmp_path,
+        all_of(
+            *(
+                set_at(["meshbridge:services", 0, "consumers", j, "methods"], methods)
+                for j, methods in enumerate((["GET", "POST"], ["POST", "GET"], ["GET", "POST"]))
+            ),
+            # (restricted principals of shop: the default localCallers would widen them)
+            set_at(["meshbridge:services", 0, "localCallers"], {"namespaces": [], "principals": []}),
+        ),
+        stack="production",
+    )
+    assert same.ok, same.errors
+
+
+def test_the_export_component_refuses_a_principal_with_two_operations() -> None:
+    args = ServiceExportArgs(
+        cluster="p",
+        service="svc",
+        namespace="ns",
+        trust_domain="cluster.local",
+        workload_selector={"app": "svc"},
+        ports=[ServicePort(8080, "http", "HTTP")],
+        callers=[AllowedCaller(["a/b"], methods=["GET"]), AllowedCaller(["a/b"], methods=["GET", "POST"])],
+        provider=None,  # type: ignore[arg-type]
+        local_namespaces=[],
+    )
+    with pytest.raises(ValueError, match="a/b is declared twice with different methods/paths"):
+        authorization_rules(args)
