@@ -68,6 +68,15 @@ class MeshCluster(pulumi.ComponentResource):
             # a cluster that no longer exists (deleted with its infra stack) must not block every
             # later `up`: its objects leave the state when the API server cannot be reached
             delete_unreachable=True,
+            # the objects are meshbridge's: `up` takes a field back from whoever changed it (a hand
+            # edit, the field manager of an interrupted `up`) instead of failing on the conflict
+            # (docs/runbook.md, "An interrupted `pulumi up`", "Adopting an existing Istio")
+            enable_patch_force=True,
+            # a changed Secret or ConfigMap (cacerts at intermediate renewal, the charts' mesh config)
+            # is updated in place; by default pulumi-kubernetes deletes it and creates it again, and
+            # istiod would see cacerts or its mesh config gone in between
+            enable_secret_mutable=True,
+            enable_config_map_mutable=True,
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["kubeconfig"]),
         )
         # istio-system exists before anything of Istio: the cacerts Secret must be in it before istiod
