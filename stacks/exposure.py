@@ -311,3 +311,42 @@ def policy_scope_problem(
             "consumers and localCallers only (services[]); declare callers there",
         )
     return None
+
+
+def _egress_covers(entry: Any, host: str, import_ns: str, own_ns: str) -> bool:
+    """Whether a Sidecar egress host `namespace/dnsName` makes `host` (imported into `import_ns`) visible."""
+    if not isinstance(entry, str) or "/" not in entry:
+        return False
+    ns, _, dns = entry.partition("/")
+    if not (ns == "*" or ns == import_ns or (ns == "." and own_ns == import_ns)):
+        return False
+    return host_matches(dns, host, import_ns)
+
+
+def sidecar_hides_problem(
+    obj: dict[str, Any], imports: list[tuple[str, set[str]]], import_ns: str
+) -> Optional[tuple[str, str]]:
+    """(field path, why) when a distributed Sidecar hides an imported host from the namespaces whose
+    workloads call it (`imports`: host, namespaces of its consumer principals): its egress hosts must
+    keep `<importNamespace>/<host>` (or a wildcard covering it) visible, or the calls leave as
+    plaintext to PassthroughCluster."""
+    if obj.get("kind") != "Sidecar" or "istio.io/" not in str(obj.get("apiVersion", "")):
+        return None
+    spec = _spec(obj)
+    egress = spec.get("egress")
+    if not isinstance(egress, list) or not egress:
+        return None  # no egress: Istio's default, everything visible
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    own = str((meta or {}).get("namespace") or "default")
+    everywhere = own == ISTIO_NAMESPACE and not _selector_labels(obj)
+    entries = [h for listener in egress if isinstance(listener, dict) for h in (listener.get("hosts") or [])]
+    for host, callers in imports:
+        if not (everywhere or own in callers):
+            continue
+        if not any(_egress_covers(e, host, import_ns, own) for e in entries):
+            return (
+                "spec.egress",
+                f"hides {host}, which meshbridge imports into {import_ns} for callers in "
+                f"{', '.join(sorted(callers))}: add '{import_ns}/{host}' (or '*/*') to the egress hosts",
+            )
+    return None

@@ -48,6 +48,7 @@ from stacks.exposure import (
     mesh_host_problems,
     policy_scope_problem,
     privileged_class,
+    sidecar_hides_problem,
 )
 from stacks.names import object_filename
 from stacks.problems import key_path, show
@@ -377,6 +378,7 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
     owned = owned_objects(cfg)
     apps = _app_namespaces(cfg)
     mesh_hosts, exported = _mesh_hosts(cfg)
+    imported = _imports(cfg)
     p: list[str] = []
     given: dict[tuple[str, Identity], str] = {}  # (cluster, identity) -> key path of the first
     files: dict[tuple[str, str], tuple[Identity, str]] = {}  # (cluster, synth file name) -> first
@@ -431,6 +433,9 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
                     )
                     continue
                 p.extend(f"{at}.{where}: {why}" for where, why in mesh_host_problems(obj, mesh_hosts.get(cluster, {})))
+                hidden = sidecar_hides_problem(obj, imported.get(cluster, []), cfg.mesh.import_namespace)
+                if hidden:
+                    p.append(f"{at}.{hidden[0]}: {hidden[1]}")
                 scope = policy_scope_problem(obj, exported.get(cluster, []))
                 if scope:
                     p.append(f"{at}.{scope[0]}: {scope[1]}")
@@ -468,6 +473,19 @@ def _mesh_hosts(cfg: MeshConfig) -> tuple[dict[str, dict[str, str]], dict[str, l
             for host, _real in s.imported_hosts():
                 mine.setdefault(host, f"which services[{i}] imports")
     return hosts, exported
+
+
+def _imports(cfg: MeshConfig) -> dict[str, list[tuple[str, set[str]]]]:
+    """Per consumer cluster: each imported host and the namespaces of its consumer principals there."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for s in cfg.services:
+        if s.import_mode != "explicit":
+            continue  # discovery: the producers' own Service hosts, no ServiceEntry in the import namespace
+        for cons in s.consumers:
+            callers = {principal.split("/")[0] for principal in cons.principals}
+            for host, _real in s.imported_hosts():
+                out.setdefault(cons.cluster, {}).setdefault(host, set()).update(callers)
+    return {cluster: list(hosts.items()) for cluster, hosts in out.items()}
 
 
 def _exposure(

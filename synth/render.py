@@ -237,12 +237,15 @@ def authorization_summary(objs: dict[str, dict[str, dict[str, Any]]]) -> list[st
     for cluster in sorted(objs):
         for obj in objs[cluster].values():
             meta = obj.get("metadata") or {}
-            if obj.get("kind") != "AuthorizationPolicy" or not str(meta.get("name", "")).startswith("meshbridge-"):
+            if obj.get("kind") != "AuthorizationPolicy" or not isinstance(meta, dict):
                 continue
+            # meshbridge's own policies, and the distributed ones (stacks/strict.py refuses a distributed
+            # ALLOW on an exported workload; a DENY elsewhere is listed so the summary is complete)
+            origin = "" if str(meta.get("name", "")).startswith("meshbridge-") else " (distributed)"
             spec = obj.get("spec") or {}
             admitted = "; ".join(_admits(r) for r in spec.get("rules") or []) or "nobody"
             action = spec.get("action", "ALLOW")
-            lines.append(f"    {cluster} {meta.get('namespace')}/{meta.get('name')} {action}: {admitted}")
+            lines.append(f"    {cluster} {meta.get('namespace')}/{meta.get('name')}{origin} {action}: {admitted}")
     if lines:
         lines.insert(0, "  authorization (who may call each exported workload; anyone else is denied):")
     return lines

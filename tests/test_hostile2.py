@@ -603,3 +603,28 @@ def test_duplicate_and_merge_keys_name_their_key_path(tmp_path: Path) -> None:
         path.write_text(data)
         result = run_program("staging", path)
         assert any(expected in e for e in result.errors), result.errors
+
+
+def test_a_distributed_sidecar_may_not_hide_an_import_from_its_callers(tmp_path: Path) -> None:
+    def sidecar(hosts: list[str]) -> dict[str, Any]:
+        return {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "Sidecar",
+            "metadata": {"name": "narrow", "namespace": "demo"},
+            "spec": {"egress": [{"hosts": hosts}]},
+        }
+
+    # demo/client in cluster-b calls hello.cluster-a.local, imported into istio-system
+    refused(tmp_path, distribute(sidecar(["./*"])), "meshbridge:distribute[2].manifests[0].spec.egress: hides hello")
+    accepted(tmp_path, distribute(sidecar(["./*", "istio-system/*"])))
+
+
+def test_the_authorization_summary_lists_distributed_policies_too(tmp_path: Path) -> None:
+    deny = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "deny-untrusted", "namespace": "demo"},
+        "spec": {"action": "DENY", "rules": [{"from": [{"source": {"namespaces": ["untrusted"]}}]}]},
+    }
+    text = summary(accepted(tmp_path, distribute(deny)), None)
+    assert "demo/deny-untrusted (distributed) DENY: every workload of namespace untrusted" in text, text
