@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, Optional
@@ -96,6 +96,8 @@ class IstioControlPlaneArgs:
     mesh_networks: Optional[pulumi.Input[Mapping[str, Any]]] = None
     # primary-remote's primary: global.externalIstiod (it injects and configures the remotes)
     external_istiod: bool = False
+    # meshConfig.serviceSettings (multi-primary's sameness: `cluster_local_settings`)
+    service_settings: tuple[Mapping[str, Any], ...] = ()
     # primary-remote's remote: Istio's remote profile, with the primary's east-west gateway address
     # as this cluster reaches it (global.remotePilotAddress; istiod then runs in the primary only)
     remote_pilot_address: Optional[pulumi.Input[str]] = None
@@ -150,6 +152,20 @@ def injection_path(cluster: str, network: str) -> str:
     return f"/inject/cluster/{cluster}/net/{network}"
 
 
+def cluster_local_settings(exported: Sequence[str], domain: str = CLUSTER_DOMAIN) -> tuple[dict[str, Any], ...]:
+    """meshConfig.serviceSettings that make every Kubernetes Service cluster-local except `exported`.
+
+    With endpoint discovery istiod merges the endpoints of every Service of the same
+    `<name>.<namespace>` in all the clusters it reads (Istio's namespace sameness): an undeclared
+    Service of that name in a new cluster would get traffic, through a gateway that has no route for
+    it. Istio picks the most specific host of serviceSettings (pilot/pkg/model/cluster_local.go):
+    `*.svc.<domain>` cluster-local, each exported real FQDN (an exact host) global again."""
+    settings: list[dict[str, Any]] = [{"settings": {"clusterLocal": True}, "hosts": [f"*.svc.{domain}"]}]
+    if exported:
+        settings.append({"settings": {"clusterLocal": False}, "hosts": sorted(set(exported))})
+    return tuple(settings)
+
+
 def istiod_values(args: IstioControlPlaneArgs) -> dict[str, Any]:
     """Values of the `istiod` chart (keys exist in the chart's values.yaml; meshConfig is MeshConfig)."""
     values: dict[str, Any] = {
@@ -184,6 +200,9 @@ def istiod_values(args: IstioControlPlaneArgs) -> dict[str, Any]:
     if args.extension_providers:
         # Istio merges these by name into its default providers (envoy, prometheus, ...)
         values["meshConfig"]["extensionProviders"] = [dict(p) for p in args.extension_providers]
+    if args.service_settings:
+        # which hosts' endpoints are merged across the clusters istiod reads (most specific host wins)
+        values["meshConfig"]["serviceSettings"] = [dict(s) for s in args.service_settings]
     if args.mesh_networks is not None:
         # private NLBs are not discoverable from the gateway Service: every network's gateway address
         values["global"]["meshNetworks"] = args.mesh_networks

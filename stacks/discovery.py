@@ -4,8 +4,10 @@ Per cluster whose API server another cluster's istiod reads, an `IstioReader` (a
 per (holder, target), a `RemoteSecret` in the holder with a kubeconfig for the target's API server
 (endpoint and CA from the stack file or the infraStack, the token as a Pulumi secret). And what each
 istiod's Helm values need: `meshNetworks` (every network's gateway address as that cluster reaches
-it: the network part's addresses, port 15443), `externalIstiod` for primary-remote's primary, and
-Istio's remote profile with `remotePilotAddress` for its remotes. docs/architecture.md, "Discovery models".
+it: the network part's addresses, port 15443), in multi-primary `meshConfig.serviceSettings` (every
+Service cluster-local except the exported hosts: no sameness by default), `externalIstiod` for
+primary-remote's primary, and Istio's remote profile with `remotePilotAddress` for its remotes.
+docs/architecture.md, "Discovery models".
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pulumi
 
 from components.constants import GATEWAY_PORT
 from components.discovery import IstioReader, IstioReaderArgs, RemoteSecret, RemoteSecretArgs
+from components.istio import cluster_local_settings
 from stacks import names
 from stacks.clusters import Clusters
 from stacks.config_model import MeshConfig
@@ -67,6 +70,12 @@ def mesh_networks(cfg: MeshConfig, network: Network, viewer: Optional[str]) -> p
     return pulumi.Output.from_input(entries)
 
 
+def exported_hosts(cfg: MeshConfig) -> list[str]:
+    """The real FQDNs the services export (the hosts the producers' gateways pass: the service host
+    and the per-pod hosts), from the configuration: istiod's values come before the exports."""
+    return sorted({real for s in cfg.services for _, real in s.imported_hosts()})
+
+
 def wire_discovery(cfg: MeshConfig, clusters: Clusters, network: Network) -> Discovery:
     """Readers, remote secrets and istiod settings for the configured model (nothing for imports)."""
     found = Discovery(model=cfg.mesh.model)
@@ -102,8 +111,11 @@ def wire_discovery(cfg: MeshConfig, clusters: Clusters, network: Network) -> Dis
                 opts=pulumi.ResourceOptions(parent=clusters[holder]),
             )
     if cfg.mesh.model == "multi-primary":
+        sameness = cluster_local_settings(exported_hosts(cfg))
         for spec in cfg.clusters:
-            found.istiod[spec.name] = IstiodSettings(mesh_networks=mesh_networks(cfg, network, spec.name))
+            found.istiod[spec.name] = IstiodSettings(
+                mesh_networks=mesh_networks(cfg, network, spec.name), service_settings=sameness
+            )
     else:
         primary = str(cfg.mesh.primary_cluster)
         found.istiod[primary] = IstiodSettings(mesh_networks=mesh_networks(cfg, network, None), external_istiod=True)

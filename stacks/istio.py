@@ -34,6 +34,7 @@ class IstiodSettings:
 
     mesh_networks: Optional[pulumi.Input[Mapping[str, Any]]] = None  # global.meshNetworks
     external_istiod: bool = False  # primary-remote's primary
+    service_settings: tuple[Mapping[str, Any], ...] = ()  # meshConfig.serviceSettings (multi-primary)
     remote_pilot_address: Optional[pulumi.Input[str]] = None  # primary-remote's remote: Istio's remote profile
 
 
@@ -110,6 +111,7 @@ def wire_control_planes(
                 multi_root=pki.multi_root,
                 mesh_networks=found.mesh_networks,
                 external_istiod=found.external_istiod,
+                service_settings=found.service_settings,
                 remote_pilot_address=found.remote_pilot_address,
                 extension_providers=extension_providers(cfg),
                 after=tuple((after or {}).get(spec.name, ())),

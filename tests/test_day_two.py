@@ -6,6 +6,7 @@ which services multi-primary makes global (sameness), and rotations that create 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,8 @@ from components.services import (
     authorization_rules,
     baseline_policy_name,
 )
-from synth.engine import Registration, SynthResult, run_program
+from synth.engine import Registration, SynthResult, run_program, unwrap
+from synth.render import helm_releases
 from tests.conftest import all_of, of_type, run_variant, set_at
 
 SE = "kubernetes:networking.istio.io/v1:ServiceEntry"
@@ -200,3 +202,47 @@ def test_the_export_component_refuses_a_principal_with_two_operations() -> None:
     )
     with pytest.raises(ValueError, match="a/b is declared twice with different methods/paths"):
         authorization_rules(args)
+
+
+# ------------------------------------------------------------------------------------ sameness (item 8)
+
+
+def istio_cluster_local(settings: list[dict[str, Any]], host: str) -> bool:
+    """Istio's reading of meshConfig.serviceSettings (pilot/pkg/model/cluster_local.go): the most
+    specific host wins (an exact host over a wildcard, a longer wildcard over a shorter one); a host no
+    entry matches is global, kube-system's Services are cluster-local by default."""
+    exact: dict[str, bool] = {}
+    wild: dict[str, bool] = {"*.kube-system.svc.cluster.local": True}
+    for entry in settings:
+        for h in entry["hosts"]:
+            (wild if h.startswith("*") else exact)[h] = bool(entry["settings"].get("clusterLocal"))
+    if host in exact:
+        return exact[host]
+    matches = [w for w in wild if w == "*" or host.endswith(w[1:])]
+    return wild[max(matches, key=len)] if matches else False
+
+
+def test_multi_primary_makes_services_cluster_local_unless_exported(tmp_path: Path) -> None:
+    result = run_program("discovery")
+    assert result.ok, result.errors
+    exported = ["ledger.finance.svc.cluster.local", "orders.shop.svc.cluster.local"]
+    for cluster in ("disc-use1", "disc-usw2"):
+        settings = unwrap(helm_releases(result)[cluster]["istiod.yaml"]["values"])["meshConfig"]["serviceSettings"]
+        assert settings == [
+            {"settings": {"clusterLocal": True}, "hosts": ["*.svc.cluster.local"]},
+            {"settings": {"clusterLocal": False}, "hosts": exported},
+        ]
+        # the discovered service and the imported one are global; an undeclared Service of the same
+        # name in a newly added cluster (namespace sameness) stays in its own cluster
+        assert not istio_cluster_local(settings, "orders.shop.svc.cluster.local")
+        assert istio_cluster_local(settings, "orders-admin.shop.svc.cluster.local")
+        assert istio_cluster_local(settings, "web.shop.svc.cluster.local")
+        # ServiceEntry aliases are not Kubernetes Services: untouched
+        assert not istio_cluster_local(settings, "ledger.disc-use1.local")
+    # the imports model and primary-remote keep Istio's default (no serviceSettings)
+    for stack in ("staging", "primary-remote"):
+        other = run_program(stack)
+        assert other.ok, other.errors
+        for files in helm_releases(other).values():
+            values = unwrap(files["istiod.yaml"]["values"])
+            assert "serviceSettings" not in values.get("meshConfig", {}), stack
