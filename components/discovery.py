@@ -13,7 +13,9 @@ holder's istiod watches such Secrets and discovers the target's Services and end
 
 Objects are meshbridge's own (`meshbridge-istio-reader`), beside the chart's
 `istio-reader-service-account`: server-side apply would otherwise fight Helm over them, and the
-token's lifetime is then meshbridge's (docs/runbook.md, "Rotating the reader token").
+token's lifetime is then meshbridge's. The token Secret is named by generation
+(`apiServer.tokenGeneration`): a rotation creates the next one and hands it to the holders before
+the old one is deleted (docs/runbook.md, "Discovery models: rotating the reader token").
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ CLUSTER_ANNOTATION = "networking.istio.io/cluster"
 SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
 MCS_API_GROUP = "multicluster.x-k8s.io"
 READ = ["get", "list", "watch"]
+
+
+def reader_token_name(generation: int = 1) -> str:
+    """The reader token Secret of a generation: `meshbridge-istio-reader-token` for the first (the
+    name it always had), `meshbridge-istio-reader-token-<n>` after it."""
+    return READER_TOKEN if generation == 1 else f"{READER_TOKEN}-{generation}"
 
 
 def remote_secret_name(target: str) -> str:
@@ -122,7 +130,9 @@ def _token(data: Any) -> str:
     """The token of a service-account-token Secret's `data` (base64, filled in by Kubernetes)."""
     value = (data or {}).get("token") if isinstance(data, dict) else None
     if not value:
-        raise ValueError(f"the {READER_TOKEN} Secret has no token yet (Kubernetes' token controller fills it in)")
+        raise ValueError(
+            f"the {READER_TOKEN}[-<generation>] Secret has no token yet (Kubernetes' token controller fills it in)"
+        )
     return base64.b64decode(value).decode()
 
 
@@ -138,6 +148,9 @@ class IstioReaderArgs:
     namespace: pulumi.Resource  # its istio-system Namespace
     # a remote cluster of primary-remote: the primary's istiod also writes its ConfigMaps and webhooks
     remote: bool = False
+    # the token's generation: a new one is a new Secret (name and resource name), so the engine
+    # creates it, updates the remote secrets that read it, and deletes the previous one last
+    token_generation: int = 1
 
 
 class IstioReader(pulumi.ComponentResource):
@@ -170,11 +183,14 @@ class IstioReader(pulumi.ComponentResource):
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=READER, namespace=ISTIO_NAMESPACE)],
             opts=child(depends_on=[account, role]),
         )
-        # a long-lived token bound to the account: deleting the Secret (or the account) revokes it
+        # a long-lived token bound to the account: deleting the Secret (or the account) revokes it;
+        # named by generation, so a rotation creates the next token before the old one goes
+        generation = args.token_generation
+        self.token_secret_name = reader_token_name(generation)
         self.token_secret = k8s.core.v1.Secret(
-            f"{name}-token",
+            f"{name}-token" if generation == 1 else f"{name}-token-{generation}",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=READER_TOKEN,
+                name=self.token_secret_name,
                 namespace=ISTIO_NAMESPACE,
                 labels=labels,
                 annotations={"kubernetes.io/service-account.name": READER},
@@ -183,7 +199,9 @@ class IstioReader(pulumi.ComponentResource):
             opts=child(depends_on=[account], additional_secret_outputs=["data"]),
         )
         self.token = pulumi.Output.secret(self.token_secret.data.apply(_token))
-        self.register_outputs({"cluster": args.cluster, "serviceAccount": READER, "tokenSecret": READER_TOKEN})
+        self.register_outputs(
+            {"cluster": args.cluster, "serviceAccount": READER, "tokenSecret": self.token_secret_name}
+        )
 
 
 # ------------------------------------------------------------------------------ remote secret

@@ -449,6 +449,10 @@ class ApiServer(Model):
     # connectivity (public endpoint with an allow-list, a routed private endpoint): required in
     # privatelink mode, which cannot carry API-server traffic
     reachable: bool = False
+    # the generation of the reader token other istiods use (docs/runbook.md, "Discovery models:
+    # rotating the reader token"): raising it creates the next token Secret, hands it to every
+    # holder, and only then deletes the previous one
+    token_generation: int = Field(default=1, ge=1, le=999_999)
 
     @field_validator("endpoint")
     @classmethod

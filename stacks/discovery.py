@@ -90,6 +90,7 @@ def wire_discovery(cfg: MeshConfig, clusters: Clusters, network: Network) -> Dis
                 provider=clusters[target].k8s_provider,
                 namespace=clusters[target].istio_namespace,
                 remote=target in remotes,
+                token_generation=cfg.cluster(target).api_server.token_generation,
             ),
             opts=pulumi.ResourceOptions(parent=clusters[target]),
         )

@@ -246,3 +246,36 @@ def test_multi_primary_makes_services_cluster_local_unless_exported(tmp_path: Pa
         for files in helm_releases(other).values():
             values = unwrap(files["istiod.yaml"]["values"])
             assert "serviceSettings" not in values.get("meshConfig", {}), stack
+
+
+# ------------------------------------------------------------------------ rotations create first (item 7)
+
+SECRET = "kubernetes:core/v1:Secret"
+
+
+def test_a_reader_token_rotation_creates_the_next_token_before_the_old_one_goes(tmp_path: Path) -> None:
+    """`apiServer.tokenGeneration: 2` makes the next token a new Secret (new name, new URN): the engine
+    creates it and updates the holder's remote secret from it, and deletes generation 1 only at the
+    end of the `up` (a resource no longer registered); the old fixed-name `--replace` deleted first."""
+    before = run_program("discovery")
+    assert before.ok, before.errors
+    secrets = by_name(before, SECRET)
+    assert "disc-use1-istio-reader-token" in secrets  # generation 1 keeps its name: nothing rotates
+    assert secrets["disc-use1-istio-reader-token"].inputs["metadata"]["name"] == "meshbridge-istio-reader-token"
+    rotated = run_variant(
+        tmp_path, set_at(["meshbridge:clusters", 0, "apiServer", "tokenGeneration"], 2), stack="discovery"
+    )
+    assert rotated.ok, rotated.errors
+    secrets = by_name(rotated, SECRET)
+    assert "disc-use1-istio-reader-token" not in secrets  # deleted last, after the creates and updates
+    new = secrets["disc-use1-istio-reader-token-2"]
+    assert new.inputs["metadata"]["name"] == "meshbridge-istio-reader-token-2"
+    assert new.inputs["type"] == "kubernetes.io/service-account-token"
+    holder = secrets["disc-usw2-remote-secret-disc-use1-secret"]
+    assert new.urn in holder.dependencies  # the remote secret is written from the new token
+    # the other cluster's token is untouched
+    assert "disc-usw2-istio-reader-token" in secrets
+    refused = run_variant(
+        tmp_path, set_at(["meshbridge:clusters", 0, "apiServer", "tokenGeneration"], 0), stack="discovery"
+    )
+    assert any(e.startswith("meshbridge:clusters[0].apiServer.tokenGeneration") for e in refused.errors), refused.errors
