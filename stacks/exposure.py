@@ -117,6 +117,17 @@ def _selector_labels(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
+def _selects_every_pod(obj: dict[str, Any]) -> Optional[str]:
+    """The field path when a NetworkPolicy's podSelector selects every pod of its namespace (`{}`), or
+    cannot be checked (matchExpressions)."""
+    if obj.get("kind") != "NetworkPolicy":
+        return None
+    selector = _spec(obj).get("podSelector")
+    if not isinstance(selector, dict) or selector.get("matchExpressions") or not selector.get("matchLabels"):
+        return "spec.podSelector"
+    return None
+
+
 def _selects(labels: dict[str, Any]) -> Optional[str]:
     """Which of meshbridge's gateway pods a label selector picks."""
     if not labels:
@@ -136,6 +147,12 @@ def gateway_selection_problem(obj: dict[str, Any]) -> Optional[tuple[str, str]]:
     istio = "istio.io/" in str(obj.get("apiVersion", ""))
     # a Gateway's selector picks pods of every namespace; other selectors, pods of their own namespace
     # (an Istio policy in the root namespace: of every namespace)
+    if namespace == ISTIO_NAMESPACE and _selects_every_pod(obj):
+        return (
+            "spec.podSelector",
+            "selects every pod of istio-system (or cannot be checked: matchExpressions), the east-west gateway "
+            "and istiod included: select your own pods by matchLabels",
+        )
     if namespace == ISTIO_NAMESPACE or (istio and kind == "Gateway"):
         for where, labels in _selector_labels(obj):
             what = _selects(labels)
@@ -237,7 +254,18 @@ def mesh_host_problems(obj: dict[str, Any], hosts: dict[str, str]) -> list[tuple
                 )
     elif kind == "DestinationRule":
         host = _matched(spec.get("host"), hosts, namespace)
-        if host:
+        # an exported host (the producer's own Service) may have a DestinationRule for its local callers
+        # (subsets, pools), but none that changes its TLS; an imported host's is meshbridge's
+        exported_only = host is not None and hosts[host].endswith(EXPORTS)
+        if host and exported_only:
+            found.extend(
+                (
+                    where,
+                    f"sets the TLS of {host}, {hosts[host]}: the mesh's mTLS (STRICT, ISTIO_MUTUAL) is meshbridge's",
+                )
+                for where in _tls_settings(spec)
+            )
+        elif host:
             found.append(
                 (
                     "spec.host",
@@ -250,6 +278,31 @@ def mesh_host_problems(obj: dict[str, Any], hosts: dict[str, str]) -> list[tuple
         own = {h for h in (_matched(p, hosts, namespace) for p in vs_hosts) if h}
         if own:
             found.extend(_routes_elsewhere(spec, own, hosts, namespace))
+    return found
+
+
+# how `hosts` values of `mesh_host_problems` end for a host a service exports from the cluster
+EXPORTS = " exports"
+
+
+def _tls_settings(spec: dict[str, Any]) -> list[str]:
+    """Field paths of the `tls` settings of a DestinationRule other than ISTIO_MUTUAL (policy, ports, subsets)."""
+    found: list[str] = []
+    policies: list[tuple[str, Any]] = [("spec.trafficPolicy", spec.get("trafficPolicy"))]
+    subsets = spec.get("subsets")
+    for k, subset in enumerate(subsets if isinstance(subsets, list) else []):
+        if isinstance(subset, dict):
+            policies.append((f"spec.subsets[{k}].trafficPolicy", subset.get("trafficPolicy")))
+    for at, policy in policies:
+        if not isinstance(policy, dict):
+            continue
+        levels: list[tuple[str, Any]] = [(at, policy)]
+        ports = policy.get("portLevelSettings")
+        levels += [(f"{at}.portLevelSettings[{j}]", e) for j, e in enumerate(ports if isinstance(ports, list) else [])]
+        for where, level in levels:
+            tls = level.get("tls") if isinstance(level, dict) else None
+            if isinstance(tls, dict) and tls.get("mode") != "ISTIO_MUTUAL":
+                found.append(f"{where}.tls")
     return found
 
 

@@ -43,6 +43,7 @@ from stacks.config_model import (
     label_problem,
 )
 from stacks.exposure import (
+    EXPORTS,
     exposure_problem,
     gateway_selection_problem,
     mesh_host_problems,
@@ -466,7 +467,7 @@ def _mesh_hosts(cfg: MeshConfig) -> tuple[dict[str, dict[str, str]], dict[str, l
         for prod in s.exported_from:
             mine = hosts.setdefault(prod, {})
             for real in (s.fqdn(), *(r for _, r in s.pod_hosts())):
-                mine.setdefault(real, f"which services[{i}] exports")
+                mine.setdefault(real, f"which services[{i}]{EXPORTS}")
             exported.setdefault(prod, []).append((s.namespace, s.workload_selector, s.key))
         for cons in s.consumers:
             mine = hosts.setdefault(cons.cluster, {})

@@ -253,10 +253,17 @@ def test_distributed_objects_may_not_select_meshbridges_gateways(tmp_path: Path)
                 "metadata": {"name": "np", "namespace": "istio-system"},
                 "spec": {"podSelector": {"matchLabels": {"app": "istiod"}}, "ingress": [{}]},
             },
+            # every pod of istio-system
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "deny-all", "namespace": "istio-system"},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+            },
         ),
         "meshbridge:distribute[2].manifests[0].spec.selector: selects the pods of the east-west gateway",
     )
-    for j, where in ((1, "spec.selector"), (2, "spec"), (3, "spec.podSelector")):
+    for j, where in ((1, "spec.selector"), (2, "spec"), (3, "spec.podSelector"), (4, "spec.podSelector")):
         assert any(e.startswith(f"meshbridge:distribute[2].manifests[{j}].{where}: ") for e in errors), (j, errors)
 
 
@@ -422,7 +429,7 @@ def test_distributed_objects_may_not_change_hosts_meshbridge_imports_or_exports(
         "meshbridge:distribute[2].manifests[0].spec.hosts[0]: covers backend-api.cluster-b.local, which services[0]",
     )
     for j, where in (
-        (1, "spec.host"),
+        (1, "spec.trafficPolicy.tls"),
         (2, "spec.http[0].route[0].destination.host"),
         (3, "metadata.namespace"),
         (4, "spec.workloadSelector"),
@@ -438,7 +445,14 @@ def test_routing_settings_of_an_imported_host_and_deny_policies_stay_allowed(tmp
         "metadata": {"name": "deny", "namespace": "demo"},
         "spec": {"action": "DENY", "rules": [{"from": [{"source": {"namespaces": ["untrusted"]}}]}]},
     }
-    accepted(tmp_path, distribute(deny))
+    # subsets (no TLS) for the local callers of an exported host
+    subsets = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "hello-versions", "namespace": "demo"},
+        "spec": {"host": "hello", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]},
+    }
+    accepted(tmp_path, distribute(deny, subsets))
 
 
 def _long_name(length: int) -> str:
