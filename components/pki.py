@@ -137,6 +137,7 @@ class IntermediateCa(pulumi.ComponentResource):
     csr: tls.CertRequest
     cert: tls.LocallySignedCert
     cert_pem: pulumi.Output[str]
+    expires: pulumi.Output[str]
     private_key_pem: pulumi.Output[str]
 
     def __init__(self, name: str, args: IntermediateCaArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -169,8 +170,10 @@ class IntermediateCa(pulumi.ComponentResource):
             opts=child_opts(self, args.provider),
         )
         self.cert_pem = self.cert.cert_pem
+        # RFC 3339 end of validity: the stack outputs, synth's summary and the policy pack show it
+        self.expires = self.cert.validity_end_time
         self.private_key_pem = pulumi.Output.secret(self.key.private_key_pem)
-        self.register_outputs({"certPem": self.cert_pem})
+        self.register_outputs({"certPem": self.cert_pem, "validityEndTime": self.expires})
 
 
 # -------------------------------------------------------------------------------- cacerts

@@ -1,6 +1,7 @@
 """meshbridge CrossGuard policy pack: `pulumi preview --policy-pack policy`.
 
-Every policy is mandatory by default. The rules themselves are plain functions in rules.py.
+Every policy is mandatory, except those in rules.ADVISORY (reported, the preview goes on).
+The rules themselves are plain functions in rules.py.
 """
 
 from props import plain
@@ -13,7 +14,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from rules import RESOURCE_RULES, STACK_RULES, Res, ResourceRule, StackRule
+from rules import ADVISORY, RESOURCE_RULES, STACK_RULES, Res, ResourceRule, StackRule
 
 
 def _res(resource_type: str, name: str, urn: str, props: dict, opts, provider) -> Res:
@@ -32,7 +33,8 @@ def _resource_policy(name: str, description: str, rule: ResourceRule) -> Resourc
         for message in rule(_res(args.resource_type, args.name, args.urn, args.props, args.opts, args.provider)):
             report(message, args.urn)
 
-    return ResourceValidationPolicy(name=name, description=description, validate=validate)
+    level = EnforcementLevel.ADVISORY if name in ADVISORY else None  # None: the pack's MANDATORY
+    return ResourceValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level)
 
 
 def _stack_policy(name: str, description: str, rule: StackRule) -> StackValidationPolicy:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional
 
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 MIN_RSA_BITS = 2048
@@ -218,6 +219,38 @@ def imported_hosts_mutual_tls(resources: list[Res]) -> list[str]:
 ResourceRule = Callable[[Res], list[str]]
 StackRule = Callable[[list[Res]], list[str]]
 
+# an intermediate CA expiring within this many days is reported (advisory: the preview goes on)
+EXPIRY_WARNING_DAYS = 30
+
+
+def _rfc3339(value: Any) -> Optional[datetime]:
+    """The time of an RFC 3339 string (the tls provider's validityEndTime), None when unknown."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def intermediate_ca_expiry(r: Res, now: Optional[datetime] = None) -> list[str]:
+    """An intermediate CA (LocallySignedCert) whose validityEndTime is within EXPIRY_WARNING_DAYS."""
+    if r.type != "tls:index/locallySignedCert:LocallySignedCert":
+        return []
+    end = _rfc3339(r.props.get("validityEndTime"))
+    if end is None:
+        return []  # not issued yet (a create in this preview)
+    left = end - (now or datetime.now(timezone.utc))
+    if left > timedelta(days=EXPIRY_WARNING_DAYS):
+        return []
+    when = "expired" if left.total_seconds() <= 0 else f"expires in {left.days} days"
+    return [
+        f"{r.name}: the intermediate CA {when} ({end.isoformat()}); the first `pulumi up` within "
+        "meshbridge:ca.earlyRenewalHours of it re-issues it: run one (docs/runbook.md, 'Intermediate renewal')"
+    ]
+
+
 RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
     "load-balancers-internal": ("Load balancers are internal.", lb_internal),
     "services-not-internet-facing": (
@@ -233,7 +266,14 @@ RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
     ),
     "ca-key-strength": ("CA keys are at least RSA 2048 or ECDSA P256.", ca_key_strength),
     "root-ca-key-protected": ("The root CA key is protected.", root_key_protected),
+    "intermediate-ca-expiry": (
+        f"No intermediate CA expires within {EXPIRY_WARNING_DAYS} days (advisory).",
+        intermediate_ca_expiry,
+    ),
 }
+# reported as warnings: the preview and `up` go on
+ADVISORY = frozenset({"intermediate-ca-expiry"})
+
 STACK_RULES: dict[str, tuple[str, StackRule]] = {
     "strict-mtls-in-production": ("Mesh PeerAuthentication is STRICT in production stacks.", strict_mtls_in_production),
     "imported-hosts-istio-mutual": (

@@ -52,7 +52,8 @@ class Pki:
         return len(self.roots) > 1
 
     def cluster_outputs(self, name: str) -> dict[str, Any]:
-        return {"intermediateCertificatePem": self.intermediates[name].cert_pem}
+        intermediate = self.intermediates[name]
+        return {"intermediateCertificatePem": intermediate.cert_pem, "intermediateExpires": intermediate.expires}
 
     def stack_outputs(self) -> dict[str, Any]:
         return {"rootCertificatePem": self.root_bundle_pem}

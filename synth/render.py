@@ -190,6 +190,24 @@ def topology(outputs: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def expiry_summary(result: SynthResult) -> list[str]:
+    """When each intermediate CA expires (`${...}` until the tls provider issues it), its validity and
+    its early renewal window (docs/runbook.md, "Intermediate renewal")."""
+    lines = []
+    for reg in result.registrations:
+        if reg.type != "tls:index/locallySignedCert:LocallySignedCert":
+            continue
+        inputs = redact(reg.inputs)
+        end = redact(reg.state).get("validityEndTime")
+        lines.append(
+            f"    {reg.name}: expires {end} (valid {inputs.get('validityPeriodHours')} h, re-issued by the first "
+            f"`pulumi up` within {inputs.get('earlyRenewalHours', 0)} h of it)"
+        )
+    if lines:
+        lines.insert(0, "  intermediate CAs (the outputs' clusters.<c>.intermediateExpires):")
+    return lines
+
+
 def summary(result: SynthResult, out: Optional[Path]) -> str:
     lines = [f"meshbridge synth: stack {result.stack} ({result.config_file})"]
     if result.errors:
@@ -208,6 +226,7 @@ def summary(result: SynthResult, out: Optional[Path]) -> str:
         lines.append(f"  {cluster}: {len(objs.get(cluster, {}))} Kubernetes objects, helm: {releases}")
     lines.extend(authorization_summary(objs))
     lines.extend(privileged_summary(objs))
+    lines.extend(expiry_summary(result))
     if out is not None:
         lines.append(f"  written to {out}")
     return "\n".join(lines) + "\n"

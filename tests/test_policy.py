@@ -87,6 +87,18 @@ RESOURCE_CASES = {
         Res(KEY, "root-key", urn=ROOT_KEY_URN, props={"algorithm": "RSA", "rsaBits": 4096}, protect=True),
         Res(KEY, "root-key", urn=ROOT_KEY_URN, props={"algorithm": "RSA", "rsaBits": 4096}, protect=False),
     ),
+    "intermediate-ca-expiry": (
+        Res(
+            "tls:index/locallySignedCert:LocallySignedCert",
+            "c-intermediate-ca-cert",
+            props={"validityEndTime": "2099-01-01T00:00:00Z"},
+        ),
+        Res(
+            "tls:index/locallySignedCert:LocallySignedCert",
+            "c-intermediate-ca-cert",
+            props={"validityEndTime": "2000-01-01T00:00:00Z"},
+        ),
+    ),
 }
 
 PA = "security.istio.io/v1"
