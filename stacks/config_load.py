@@ -77,8 +77,8 @@ def parse_config(raw: dict[str, Any], project_root: Path | str = ".", extra_keys
         f"{key_path(NAMESPACE + ':', [k]).replace(':.', ':', 1)}: unknown key (known: {', '.join(TOP_LEVEL_KEYS)})"
         for k in extra_keys
     ]
-    for key in TOP_LEVEL_KEYS:
-        problems.extend(url_credential_problems(f"{NAMESPACE}:{key}", raw.get(key)))
+    # reported with the model's problems, or else with the cross-checks' (they do not stop the checks)
+    credentials = [p for key in TOP_LEVEL_KEYS for p in url_credential_problems(f"{NAMESPACE}:{key}", raw.get(key))]
     parsed: dict[str, Any] = {}
     for key, adapter in _ADAPTERS.items():
         value = raw.get(key)
@@ -92,8 +92,9 @@ def parse_config(raw: dict[str, Any], project_root: Path | str = ".", extra_keys
         except ValidationError as exc:
             problems.extend(_pydantic_problems(key, exc))
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([*problems, *credentials])
 
+    problems.extend(credentials)
     cfg = MeshConfig(**parsed)
     manifests, file_problems = _load_distribute(cfg.distribute, Path(project_root))
     problems.extend(file_problems)

@@ -642,3 +642,15 @@ def test_the_authorization_summary_lists_distributed_policies_too(tmp_path: Path
     }
     text = summary(accepted(tmp_path, distribute(deny)), None)
     assert "demo/deny-untrusted (distributed) DENY: every workload of namespace untrusted" in text, text
+
+
+def test_a_credential_in_a_url_does_not_hide_the_other_problems(tmp_path: Path) -> None:
+    errors = refused(
+        tmp_path,
+        all_of(
+            set_at([OBS, "prometheus", "central", "url"], "https://u:p@prometheus.example.internal/w"),
+            set_at([S, 0, "ports", 0, "targetPort"], 15006),
+        ),
+        "meshbridge:observability.prometheus.central.url: holds a URL with credentials",
+    )
+    assert any(e.startswith("meshbridge:services[0].ports[0].targetPort: 15006") for e in errors), errors
