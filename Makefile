@@ -24,14 +24,14 @@ setup: $(VENV)/.installed
 judge:
 	@bash tools/build-verify.sh >/dev/null
 
-# The real Pulumi engine: the CLI and the tls provider built from Go modules into
-# ~/.cache/meshbridge/pulumi/<key>/bin (or MESHBRIDGE_CACHE); prints that folder.
+# The real Pulumi engine: the CLI and the tls and kubernetes providers built from Go modules into
+# ~/.cache/meshbridge (or MESHBRIDGE_CACHE); prints a bin folder of links to them.
 pulumi-tools:
 	@bash tools/build-pulumi.sh
 
-# The program on the real Pulumi engine, offline, on a local-mode stack rendering to folders
-# (docs/e2e.md), the manifests then applied to a real kube-apiserver per cluster; builds the tools
-# above, the judge and meshbridge-apiserver (tools/build-kube.sh) when their caches are cold.
+# The program on the real Pulumi engine and Pulumi's Kubernetes provider, offline, on a local-mode
+# stack, against one real kube-apiserver per cluster (docs/e2e.md); builds the tools above, the
+# judge and meshbridge-apiserver (tools/build-kube.sh) when their caches are cold.
 e2e: setup judge
 	$(PY) tools/e2e/run.py
 

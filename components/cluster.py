@@ -57,10 +57,15 @@ class MeshCluster(pulumi.ComponentResource):
             if args.account_id is None:
                 raise ValueError(f"{name}: an AWS provider needs the cluster's account id")
             self._aws_provider = self._new_aws_provider(name, args, args.account_id)
+        # render mode reaches no cluster: pulumi-kubernetes refuses a context or kubeconfig next to
+        # renderYamlToDirectory ("arg is not compatible"), so they are not passed then
+        rendering = args.render_directory is not None
         self.k8s_provider = k8s.Provider(
             f"{name}-k8s",
-            context=args.kube_context,
-            kubeconfig=pulumi.Output.secret(args.kubeconfig) if args.kubeconfig is not None else None,
+            context=None if rendering else args.kube_context,
+            kubeconfig=(
+                pulumi.Output.secret(args.kubeconfig) if args.kubeconfig is not None and not rendering else None
+            ),
             # a kubeconfig change (rotated token, new endpoint) updates the provider, never replaces it
             cluster_identifier=name,
             render_yaml_to_directory=args.render_directory,

@@ -27,12 +27,14 @@ version = mesh.get_output("outputsVersion").apply(_checked)
 clusters = mesh.get_output("clusters")
 this = clusters.apply(lambda c: c[cluster])
 
+# optional: write the manifests to this folder instead of applying them (make e2e does); the
+# Kubernetes provider then takes no context (it refuses one next to renderYamlToDirectory)
+render_directory = config.get("renderYamlToDirectory")
 provider = k8s.Provider(
     "target",
-    context=config.require("kubeContext"),
+    context=None if render_directory else config.require("kubeContext"),
     cluster_identifier=cluster,
-    # optional: write the manifests to this folder instead of applying them (make e2e does)
-    render_yaml_to_directory=config.get("renderYamlToDirectory"),
+    render_yaml_to_directory=render_directory,
 )
 namespace = k8s.core.v1.Namespace(
     "vm-workloads",

@@ -1,11 +1,10 @@
 // Command meshbridge-apiserver runs a real Kubernetes API server (with an
-// embedded etcd) in one process for end-to-end tests, and applies manifest
-// directories to it with server-side apply.
+// embedded etcd) in one process for end-to-end tests: make e2e starts one per
+// cluster and Pulumi's Kubernetes provider applies the program to them.
 //
 // Usage:
 //
-//	meshbridge-apiserver --kubeconfig-out PATH [-- KUBE-APISERVER-FLAGS...]
-//	meshbridge-apiserver apply --kubeconfig PATH DIR...
+//	meshbridge-apiserver --kubeconfig-out PATH [--data-dir DIR] [-- KUBE-APISERVER-FLAGS...]
 package main
 
 import (
@@ -14,9 +13,6 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "apply" {
-		os.Exit(runApply(os.Args[2:]))
-	}
 	if err := runServer(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "meshbridge-apiserver:", err)
 		os.Exit(1)

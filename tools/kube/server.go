@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -28,32 +30,43 @@ import (
 
 // runServer starts etcd and kube-apiserver, writes the admin kubeconfig,
 // prints "ready" once /readyz succeeds and serves until SIGTERM/SIGINT.
+// With --data-dir it can be stopped and started again with its objects.
 func runServer(args []string) error {
 	fs := flag.NewFlagSet("meshbridge-apiserver", flag.ExitOnError)
 	kubeconfigOut := fs.String("kubeconfig-out", "", "path to write the admin kubeconfig to (required)")
+	dataDir := fs.String("data-dir", "", "keep etcd's data, the ports, the serving certificate and the "+
+		"credentials here; a server started again on the same folder has the same objects, address and "+
+		"kubeconfig (default: a temporary folder, removed on exit)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *kubeconfigOut == "" {
-		return errors.New("usage: meshbridge-apiserver --kubeconfig-out PATH [-- KUBE-APISERVER-FLAGS...]")
+		return errors.New("usage: meshbridge-apiserver --kubeconfig-out PATH [--data-dir DIR] [-- KUBE-APISERVER-FLAGS...]")
 	}
 
-	dir, err := os.MkdirTemp("", "meshbridge-apiserver-")
+	dir := *dataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "meshbridge-apiserver-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	ports, err := loadPorts(filepath.Join(dir, "ports.json"))
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
 
-	etcd, etcdURL, err := startEtcd(filepath.Join(dir, "etcd"))
+	etcd, etcdURL, err := startEtcd(filepath.Join(dir, "etcd"), ports.EtcdClient, ports.EtcdPeer)
 	if err != nil {
 		return fmt.Errorf("etcd: %w", err)
 	}
 	defer etcd.Close()
 
-	apiPort, err := freePort()
-	if err != nil {
-		return err
-	}
+	apiPort := ports.API
 	token, err := writeCredentials(dir)
 	if err != nil {
 		return err
@@ -92,17 +105,42 @@ func runServer(args []string) error {
 	return <-errCh
 }
 
-// startEtcd runs a single-member embedded etcd on free loopback ports and
-// returns it with its client URL.
-func startEtcd(dataDir string) (*embed.Etcd, string, error) {
-	clientPort, err := freePort()
-	if err != nil {
-		return nil, "", err
+// serverPorts are the loopback ports of one server; kept in the data folder
+// so that a restarted server listens where its kubeconfig points.
+type serverPorts struct {
+	API        int `json:"api"`
+	EtcdClient int `json:"etcdClient"`
+	EtcdPeer   int `json:"etcdPeer"`
+}
+
+// loadPorts reads the ports of an earlier run from path, or picks free ones
+// and writes them there.
+func loadPorts(path string) (serverPorts, error) {
+	var p serverPorts
+	if b, err := os.ReadFile(path); err == nil {
+		return p, json.Unmarshal(b, &p)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return p, err
 	}
-	peerPort, err := freePort()
-	if err != nil {
-		return nil, "", err
+	// three distinct ports: each listener stays open until all three are picked
+	for _, port := range []*int{&p.API, &p.EtcdClient, &p.EtcdPeer} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return p, err
+		}
+		defer l.Close()
+		*port = l.Addr().(*net.TCPAddr).Port
 	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return p, err
+	}
+	return p, os.WriteFile(path, b, 0o600)
+}
+
+// startEtcd runs a single-member embedded etcd on the given loopback ports
+// and returns it with its client URL.
+func startEtcd(dataDir string, clientPort, peerPort int) (*embed.Etcd, string, error) {
 	cfg := embed.NewConfig()
 	cfg.Dir = dataDir
 	cfg.LogLevel = "error"
@@ -128,19 +166,16 @@ func startEtcd(dataDir string) (*embed.Etcd, string, error) {
 	}
 }
 
-// freePort asks the kernel for an unused loopback TCP port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // writeCredentials writes a static token file with one system:masters admin
 // and a service-account signing key into dir, and returns the admin token.
+// The files of an earlier run in dir are kept.
 func writeCredentials(dir string) (string, error) {
+	if line, err := os.ReadFile(filepath.Join(dir, "tokens.csv")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "sa.key")); err == nil {
+			token, _, _ := strings.Cut(string(line), ",")
+			return token, nil
+		}
+	}
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return "", err

@@ -10,6 +10,8 @@ runtime already running; the Python SDK's own Automation API uses it for inline 
 
 starts that LanguageServer (running DIR/__main__.py, default: the current directory) on
 127.0.0.1, appends `--client=127.0.0.1:PORT` to the command, runs it and exits with its code.
+`--preload FILE` runs FILE in the same program run just before DIR/__main__.py (make e2e registers
+its stack transform that way: tools/e2e/skip_await.py).
 Run it with the interpreter of the environment that has the program's packages (.venv/bin/python).
 """
 
@@ -32,6 +34,7 @@ CLIENT_COMMANDS = {"preview", "up", "update", "refresh", "destroy"}
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--program", default=".", help="folder with __main__.py")
+    parser.add_argument("--preload", action="append", default=[], help="a Python file to run first (repeatable)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- pulumi ARGS...")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -39,10 +42,13 @@ def main(argv: list[str]) -> int:
         parser.error("give the command after --")
     program_dir = os.path.abspath(args.program)
     main_py = os.path.join(program_dir, "__main__.py")
+    preloads = [os.path.abspath(p) for p in args.preload]
 
     def program() -> None:
         if program_dir not in sys.path:
             sys.path.insert(0, program_dir)
+        for path in preloads:
+            runpy.run_path(path, run_name="__preload__")
         runpy.run_path(main_py, run_name="__main__")
 
     if not any(word in CLIENT_COMMANDS for word in command[1:]):
