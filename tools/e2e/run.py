@@ -410,6 +410,18 @@ class Expected:
     def objects(self, cluster: str) -> Objects:
         return {**self.charts.get(cluster, {}), **self.own.get(cluster, {})}
 
+    def retained(self, cluster: str) -> set[Key]:
+        """The objects Pulumi leaves in the cluster on delete: the base chart's CRDs (its
+        `retain_crds` transform) and the resources synth recorded with `retainOnDelete` (the
+        allow-nothing baseline AuthorizationPolicies: components/services.py)."""
+        kept = set()
+        for r in self.resources:
+            inputs = r.get("inputs") or {}
+            meta = inputs.get("metadata") if isinstance(inputs.get("metadata"), dict) else {}
+            if r.get("retainOnDelete") and isinstance(inputs.get("kind"), str) and meta.get("name"):
+                kept.add((inputs["kind"], meta.get("namespace") or "", meta["name"]))
+        return {k for k in self.objects(cluster) if k[0] == "CustomResourceDefinition" or k in kept}
+
     @property
     def chart_count(self) -> int:
         return sum(len(v) for v in self.charts.values())
@@ -727,12 +739,6 @@ def state_objects(deployment: dict[str, Any]) -> dict[str, set[Key]]:
     return out
 
 
-def retained(objs: Objects) -> set[Key]:
-    """The objects Pulumi leaves in a cluster on delete: the base chart's CRDs (`retainOnDelete`,
-    components/istio.py; docs/runbook.md, "Removing a cluster")."""
-    return {k for k in objs if k[0] == "CustomResourceDefinition"}
-
-
 def check_no_orphans(
     env: Env, project: Path, servers: dict[str, ApiServer], clusters: Iterable[str], expected: Expected
 ) -> int:
@@ -744,7 +750,7 @@ def check_no_orphans(
     for cluster in clusters:
         ours, _ = served_objects(servers[cluster].client())
         in_state = held.get(cluster, set())
-        orphans = set(ours) - in_state - retained(expected.objects(cluster))
+        orphans = set(ours) - in_state - expected.retained(cluster)
         expect(
             not orphans and in_state <= set(ours),
             f"{cluster}: served but not in state {sorted(orphans)[:5]}; "
@@ -982,10 +988,7 @@ def run_with(env: Env, work: Path, charts: Path, servers: dict[str, ApiServer]) 
     )
     kinds = {r["type"] for r in left}
     expect(not any(t.startswith("kubernetes:") and "providers" not in t for t in kinds), f"destroy left {kinds}")
-    crds = {
-        c: {k for k in added.objects(c) if k[0] == "CustomResourceDefinition"} for c in CLUSTERS
-    }  # every cluster had the base chart
-    terminating = check_destroyed(servers, crds)
+    terminating = check_destroyed(servers, {c: added.retained(c) for c in CLUSTERS})
     for stack in INFRA.values():
         env.pulumi(infra, "destroy", "--yes", "--skip-preview", "--stack", stack, program=True)
 
@@ -1016,18 +1019,18 @@ def obj_annotations(obj: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def check_destroyed(servers: dict[str, ApiServer], crds: dict[str, set[Key]]) -> str:
-    """After destroy the API servers hold nothing Pulumi wrote but the base chart's CRDs (retained on
-    delete: components/istio.py) and namespaces marked for deletion (no namespace controller runs to
-    finalize them). Returns what is left, in words."""
+def check_destroyed(servers: dict[str, ApiServer], kept: dict[str, set[Key]]) -> str:
+    """After destroy the API servers hold nothing Pulumi wrote but what is retained on delete (the
+    base chart's CRDs, the allow-nothing baselines: Expected.retained) and namespaces marked for
+    deletion (no namespace controller runs to finalize them). Returns what is left, in words."""
     left: Counter[str] = Counter()
     for cluster, server in servers.items():
         for obj in server.client().list_all():
             if not pulumi_managed(obj):
                 continue
             k = key(obj)
-            if k in crds.get(cluster, set()):
-                left["CustomResourceDefinition (retained)"] += 1
+            if k in kept.get(cluster, set()):
+                left[f"{k[0]} (retained)"] += 1
                 continue
             deleting = obj["metadata"].get("deletionTimestamp")
             expect(obj["kind"] == "Namespace" and bool(deleting), f"{cluster}: destroy left {k}")
@@ -1135,7 +1138,7 @@ def fault_outage(env: Env, project: Path, servers: dict[str, ApiServer], expecte
     env.pulumi(project, "up", "--yes", "--skip-preview", program=True)
     check_served(servers, expected, ("cluster-a", "cluster-b"))
     left, _ = served_objects(server.client())
-    kept = set(left) & retained(added.objects("cluster-c"))
+    kept = set(left) & added.retained("cluster-c")
     expect(set(left) == kept, f"cluster-c still holds {sorted(set(left) - kept)[:5]}")
     check_no_orphans(env, project, servers, CLUSTERS, added)
 
