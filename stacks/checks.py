@@ -35,6 +35,7 @@ from components.services import sni
 from stacks import names
 from stacks.clusters import Clusters
 from stacks.config_model import ConsumerSpec, MeshConfig, ServiceSpec
+from stacks.discovery import Discovery
 from stacks.distribution import Distributions
 from stacks.istio import ControlPlanes, EastWestGateways
 from stacks.network import Network
@@ -191,10 +192,12 @@ def wire_checks(
     exports: Exports,
     eastwest: EastWestGateways,
     network: Network,
+    discovery: Discovery,
     imports: Imports,
     distributions: Distributions,
 ) -> Checks:
     checks = Checks()
+    remotes = cfg.remote_clusters()
 
     def distributed(cluster: str) -> list[pulumi.Resource]:
         return [obj for d in distributions.by_name.values() for obj in d.objects.get(cluster, [])]
@@ -213,6 +216,11 @@ def wire_checks(
             if p in network.gateways:  # AWS modes: the producer's NLB (none in local connectivity)
                 needs.append(network.gateways[p])
             needs.extend([eastwest.by_cluster[p], exports.by_key[(s.key, p)], *cluster_parts(p)])
+            # a discovered service: the istiod serving c reads p through a remote secret (none when
+            # p is that istiod's own cluster)
+            holder = str(cfg.mesh.primary_cluster) if c in remotes else c
+            if s.import_mode == "discovery" and (holder, p) in discovery.remote_secrets:
+                needs.append(discovery.remote_secrets[(holder, p)])
         if c in s.exported_from:
             needs.append(exports.by_key[(s.key, c)])
         return needs
@@ -223,8 +231,9 @@ def wire_checks(
         s, c, t = pc.service, pc.cluster, pc.target
         if (s.key, c) not in needs_of:
             needs_of[(s.key, c)] = path_needs(s, c)
-        imp = imports.by_key[(s.key, c)]
-        own = [imp.service_entries[t.host], imp.destination_rules[t.host]]
+        # a discovered service has no import objects of its own (istiod knows it from the producer)
+        imp = imports.by_key.get((s.key, c))
+        own = [imp.service_entries[t.host], imp.destination_rules[t.host]] if imp is not None else []
         targets.setdefault(c, []).append(replace(t, depends_on=[*own, *needs_of[(s.key, c)]]))
         producers = (*cfg.remote_producers(s, c), *([c] if c in s.exported_from else []))
         checks.paths.append(CheckedPath(c, s.key, t.host, t.port, producers, t.resource_name))

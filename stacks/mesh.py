@@ -76,7 +76,9 @@ def build_mesh(cfg: MeshConfig) -> Mesh:
     imports = wire_imports(cfg, clusters, control_planes, exports, network, eastwest)
     distributions = wire_distributions(cfg, clusters, control_planes)
     telemetry = wire_telemetry(cfg, clusters, control_planes)
-    checks = wire_checks(cfg, clusters, pki, control_planes, exports, eastwest, network, imports, distributions)
+    checks = wire_checks(
+        cfg, clusters, pki, control_planes, exports, eastwest, network, discovery, imports, distributions
+    )
     return Mesh(
         config=cfg,
         clusters=clusters,

@@ -93,6 +93,22 @@ def test_discovery_service_is_not_imported_but_exported_and_authorized(discovery
     assert "serviceentry.istio-system.ledger.disc-use1.local.yaml" in objs["disc-usw2"]
 
 
+def test_a_discovered_service_gets_a_connectivity_check_that_waits_for_the_remote_secret(tmp_path: Path) -> None:
+    """make e2e's istiod phase (multi-primary with checks on) found the program crashing with a
+    KeyError: a check was planned for a discovered service, which has no import objects."""
+    doc = stack_config("discovery")
+    doc["config"]["meshbridge:verify"] = {"connectivity": {"enabled": True}}
+    path = tmp_path / "Pulumi.discovery.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = run_program("discovery", config_file=path)
+    assert result.ok, result.errors
+    jobs = [r for r in result.registrations if r.type == "kubernetes:batch/v1:Job" and "orders" in r.name]
+    assert jobs, "no connectivity check for the discovered service orders"
+    # the consumer's istiod reads the producer through this remote secret: the check comes after it
+    secret = next(r for r in result.registrations if r.name == "disc-use1-remote-secret-disc-usw2-secret")
+    assert all(secret.urn in job.dependencies for job in jobs), [job.dependencies for job in jobs]
+
+
 def test_remote_secret_kubeconfig_names_the_target_api_server_and_reader_token() -> None:
     captured: dict[str, Any] = {}
 
