@@ -54,7 +54,15 @@ def remote_secret_name(target: str) -> str:
 
 def reader_rules(remote: bool) -> list[dict[str, Any]]:
     """The rules of Istio 1.30's `istio-reader-clusterrole` (istiod chart, reader-clusterrole.yaml),
-    with its `istiodRemote.enabled` additions for a remote cluster of primary-remote."""
+    with its `istiodRemote.enabled` additions for a remote cluster of primary-remote.
+
+    One rule less for another primary (multi-primary): no Secrets. Istio's role lets the reading
+    istiod list every Secret of the read cluster, for the SDS of gateways whose proxies connect to
+    that istiod (istio/istio#32364); in multi-primary every proxy connects to its own cluster's
+    istiod, so the other primaries' tokens would only be a cluster-wide Secret reader to steal. A
+    remote of primary-remote keeps it: its gateways get their credentials from the primary's
+    istiod. (make e2e's istiod phase shows a real istiod reading a primary without it, and the token
+    refused Secrets: docs/e2e.md.)"""
     rules: list[dict[str, Any]] = [
         {
             "apiGroups": [
@@ -78,7 +86,7 @@ def reader_rules(remote: bool) -> list[dict[str, Any]]:
                 "nodes",
                 "replicationcontrollers",
                 "namespaces",
-                "secrets",
+                *(["secrets"] if remote else []),
                 "configmaps",
             ],
             "verbs": READ,
