@@ -56,13 +56,11 @@ def reader_rules(remote: bool) -> list[dict[str, Any]]:
     """The rules of Istio 1.30's `istio-reader-clusterrole` (istiod chart, reader-clusterrole.yaml),
     with its `istiodRemote.enabled` additions for a remote cluster of primary-remote.
 
-    One rule less for another primary (multi-primary): no Secrets. Istio's role lets the reading
-    istiod list every Secret of the read cluster, for the SDS of gateways whose proxies connect to
-    that istiod (istio/istio#32364); in multi-primary every proxy connects to its own cluster's
-    istiod, so the other primaries' tokens would only be a cluster-wide Secret reader to steal. A
-    remote of primary-remote keeps it: its gateways get their credentials from the primary's
-    istiod. (make e2e's istiod phase shows a real istiod reading a primary without it, and the token
-    refused Secrets: docs/e2e.md.)"""
+    They include listing every Secret of the read cluster, which no reading istiod of multi-primary
+    uses (istio/istio#32364: it is for the SDS of proxies connected to that istiod), and still keep
+    it: istiod 1.30 starts a Secret informer for every remote cluster and, refused, marks the cluster
+    `timeout` instead of `synced` and logs a forbidden error about every 45 s (make e2e's istiod phase
+    ran it both ways: docs/e2e.md). What else the token may do is checked there: no write, no RBAC."""
     rules: list[dict[str, Any]] = [
         {
             "apiGroups": [
@@ -86,7 +84,7 @@ def reader_rules(remote: bool) -> list[dict[str, Any]]:
                 "nodes",
                 "replicationcontrollers",
                 "namespaces",
-                *(["secrets"] if remote else []),
+                "secrets",
                 "configmaps",
             ],
             "verbs": READ,
