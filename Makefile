@@ -30,8 +30,10 @@ pulumi-tools:
 	@bash tools/build-pulumi.sh
 
 # The program on the real Pulumi engine and Pulumi's Kubernetes provider, offline, on a local-mode
-# stack, against one real kube-apiserver per cluster (docs/e2e.md); builds the tools above, the
-# judge and meshbridge-apiserver (tools/build-kube.sh) when their caches are cold.
+# stack, against one real kube-apiserver per cluster, then a real istiod and kube-controller-manager
+# per cluster on a multi-primary stack (docs/e2e.md); builds the tools above, the judge, istiod
+# (tools/build-istiod.sh) and meshbridge-apiserver + kube-controller-manager (tools/build-kube.sh)
+# when their caches are cold.
 e2e: setup judge
 	$(PY) tools/e2e/run.py
 

@@ -1,5 +1,12 @@
 #!/usr/bin/env bash
-# Builds meshbridge-apiserver (tools/kube: kube-apiserver of k8s.io/kubernetes and an embedded etcd in
-# one process, plus `apply`) once per source version into ~/.cache/meshbridge/kube/<hash>/
-# (MESHBRIDGE_CACHE moves it) and prints its path. make e2e applies the written manifests with it.
-exec bash "$(dirname "$0")/build-go.sh" kube tools/kube . meshbridge-apiserver
+# Builds, from the tools/kube module (one k8s.io/kubernetes pin), once per source version into
+# ~/.cache/meshbridge/kube/<hash>/ (MESHBRIDGE_CACHE moves it):
+# - meshbridge-apiserver: kube-apiserver and an embedded etcd in one process (make e2e starts one
+#   per cluster);
+# - kube-controller-manager: the module's own command (go.mod `tool`), which the istiod phase of
+#   make e2e runs beside its API servers (token Secrets, namespace deletion, garbage collection).
+# Prints the two paths, one per line (the API server first).
+set -euo pipefail
+here=$(dirname "$0")
+bash "$here/build-go.sh" kube tools/kube . meshbridge-apiserver
+bash "$here/build-go.sh" kube tools/kube k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager

@@ -45,10 +45,19 @@ class KubeError(Exception):
 class ApiServer:
     """One cluster's API server: start, stop, start again on the same data."""
 
-    def __init__(self, binary: str, cluster: str, folder: Path) -> None:
+    def __init__(
+        self,
+        binary: str,
+        cluster: str,
+        folder: Path,
+        address: str = "127.0.0.1",
+        flags: tuple[str, ...] = APISERVER_FLAGS,
+    ) -> None:
         self.binary = binary
         self.cluster = cluster
         self.folder = folder
+        self.address = address  # where it listens; its serving certificate is issued for it
+        self.flags = flags
         self.kubeconfig = folder / "kubeconfig"
         self.process: subprocess.Popen[str] | None = None
         folder.mkdir(parents=True, exist_ok=True)
@@ -58,7 +67,8 @@ class ApiServer:
             return
         log = (self.folder / "server.log").open("a")
         cmd = [self.binary, "--kubeconfig-out", str(self.kubeconfig), "--data-dir", str(self.folder / "data")]
-        self.process = subprocess.Popen([*cmd, "--", *APISERVER_FLAGS], stdout=subprocess.PIPE, stderr=log, text=True)
+        cmd += ["--address", self.address, "--", *self.flags]
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
         log.close()
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
@@ -91,6 +101,56 @@ class ApiServer:
     def client(self) -> Kube:
         return Kube.from_kubeconfig(self.kubeconfig_text())
 
+    @property
+    def data(self) -> Path:
+        """meshbridge-apiserver's data folder: sa.key (the service-account signing key) and
+        certs/apiserver.crt (the self-signed serving certificate, its own CA)."""
+        return self.folder / "data"
+
+
+class ControllerManager:
+    """kube-controller-manager of the same k8s.io/kubernetes beside one API server (the istiod phase of
+    docs/e2e.md), with the controllers a mesh relies on: service-account token Secrets get their token
+    (signed with the API server's key), namespaces are deleted for real, the garbage collector
+    follows owner references. No scheduler or kubelet runs, so nothing else would have work."""
+
+    CONTROLLERS = (
+        "serviceaccount-token-controller",
+        "serviceaccount-controller",
+        "namespace-controller",
+        "garbage-collector-controller",
+    )
+
+    def __init__(self, binary: str, server: ApiServer) -> None:
+        self.binary = binary
+        self.server = server
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        data = self.server.data
+        cmd = [
+            self.binary,
+            f"--kubeconfig={self.server.kubeconfig}",
+            f"--service-account-private-key-file={data / 'sa.key'}",
+            f"--root-ca-file={data / 'certs' / 'apiserver.crt'}",
+            f"--controllers={','.join(self.CONTROLLERS)}",
+            "--leader-elect=false",
+            "--use-service-account-credentials=false",
+            "--secure-port=0",
+        ]
+        with (self.server.folder / "controller-manager.log").open("a") as log:
+            self.process = subprocess.Popen(cmd, stdout=log, stderr=log)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+            self.process = None
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -116,6 +176,7 @@ class Kube:
     def __init__(self, server: str, token: str, ca_pem: str) -> None:
         self.server = server.rstrip("/")
         self.token = token
+        self.ca_pem = ca_pem
         self.context = ssl.create_default_context(cadata=ca_pem)
         self._resources: dict[tuple[str, str], Resource] | None = None
 
@@ -127,6 +188,10 @@ class Kube:
         user = next(u["user"] for u in cfg["users"] if u["name"] == ctx["user"])
         ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
         return cls(cluster["server"], user["token"], ca)
+
+    def as_token(self, token: str) -> Kube:
+        """The same server with another bearer token (a service account's)."""
+        return Kube(self.server, token, self.ca_pem)
 
     def request(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json", timeout: float = 30

@@ -1,7 +1,7 @@
 """make e2e: meshbridge on the real Pulumi engine and Pulumi's own Kubernetes provider, against one
 real Kubernetes API server per cluster, offline (docs/e2e.md).
 
-    .venv/bin/python tools/e2e/run.py [--keep] [--clusters N]
+    .venv/bin/python tools/e2e/run.py [--keep] [--phase all|main|istiod] [--clusters N]
 
 Builds (or takes from the cache) the Pulumi CLI, the tls and kubernetes providers
 (tools/build-pulumi.sh), the Istio judge (tools/build-verify.sh) and meshbridge-apiserver
@@ -29,8 +29,10 @@ cluster the "added consumer" change brings) and runs, in a temporary folder with
 The objects that would wait for a controller that does not run here get `pulumi.com/skipAwait`
 through a stack transform of the e2e only (tools/e2e/skip_await.py). It ends with
 `e2e: pulumi-kubernetes VERSION (real), preview N, up N against 3 API servers, second up 0 changes,
-destroy ok`; any failed expectation exits 1 with what differed. `--clusters N` instead generates an
-N-cluster local mesh (N API servers) and only times preview, up and a second up
+destroy ok`; any failed expectation exits 1 with what differed. Then the istiod phase
+(tools/e2e/istiod.py: a real istiod and kube-controller-manager per cluster on a multi-primary
+stack) ends with `e2e istiod: ...`; `--phase main|istiod` runs one of the two. `--clusters N`
+instead generates an N-cluster local mesh (N API servers) and only times preview, up and a second up
 (docs/performance.md).
 """
 
@@ -105,12 +107,17 @@ class Env:
 
     def __init__(self, work: Path) -> None:
         self.work = work
-        # the three builds run at once when cold (their links are single-threaded)
-        builds = {script: self._start(script) for script in ("build-pulumi.sh", "build-verify.sh", "build-kube.sh")}
-        tools = {script: self._finish(script, proc) for script, proc in builds.items()}
-        self.pulumi_bin = Path(tools["build-pulumi.sh"])
-        self.verify = tools["build-verify.sh"]
-        self.apiserver = tools["build-kube.sh"]
+        # three builds at once when cold (their links are single-threaded); istiod's after the judge's,
+        # whose packages it mostly shares (one Go build cache, no package compiled twice at once)
+        builds = {
+            "pulumi": self._start("build-pulumi.sh"),
+            "verify": self._start("build-verify.sh", "build-istiod.sh"),
+            "kube": self._start("build-kube.sh"),
+        }
+        tools = {name: self._finish(name, proc) for name, proc in builds.items()}
+        self.pulumi_bin = Path(tools["pulumi"][-1])
+        self.verify, self.pilot_discovery, self.csr_client = tools["verify"][-3:]
+        self.apiserver, self.controller_manager = tools["kube"][-2:]
         (work / "bin").mkdir(parents=True)
         # the analyzer of a Python policy pack: the Python SDK's own `pulumi.policy` entry point. The
         # CLI starts `pulumi-analyzer-policy-python ENGINE . -virtualenv=venv ...` in the pack's
@@ -138,16 +145,18 @@ class Env:
         self.invocations: Counter[str] = Counter()
 
     @staticmethod
-    def _start(script: str) -> subprocess.Popen[str]:
-        # its progress (minutes when the Go caches are cold) goes to our stderr
-        return subprocess.Popen(["bash", str(ROOT / "tools" / script)], stdout=subprocess.PIPE, text=True)
+    def _start(*scripts: str) -> subprocess.Popen[str]:
+        """tools/SCRIPT..., one after the other; their progress (minutes when the Go caches are cold)
+        goes to our stderr, the paths they print to a pipe."""
+        chain = " && ".join(f'bash "{ROOT / "tools" / script}"' for script in scripts)
+        return subprocess.Popen(["bash", "-c", chain], stdout=subprocess.PIPE, text=True)
 
     @staticmethod
-    def _finish(script: str, proc: subprocess.Popen[str]) -> str:
+    def _finish(name: str, proc: subprocess.Popen[str]) -> list[str]:
         out, _ = proc.communicate()
         if proc.returncode != 0:
-            raise E2eError(f"tools/{script} failed (exit {proc.returncode}):\n{out}")
-        return out.strip().splitlines()[-1]
+            raise E2eError(f"the {name} build (tools/build-*.sh) failed (exit {proc.returncode}):\n{out}")
+        return out.strip().splitlines()
 
     def provider_version(self) -> str:
         """The version pulumi-resource-kubernetes reports in its schema (build-pulumi.sh stamps the
@@ -414,12 +423,12 @@ class Expected:
         """The objects Pulumi leaves in the cluster on delete: the base chart's CRDs (its
         `retain_crds` transform) and the resources synth recorded with `retainOnDelete` (the
         allow-nothing baseline AuthorizationPolicies: components/services.py)."""
-        kept = set()
+        kept: set[Key] = set()
         for r in self.resources:
             inputs = r.get("inputs") or {}
-            meta = inputs.get("metadata") if isinstance(inputs.get("metadata"), dict) else {}
-            if r.get("retainOnDelete") and isinstance(inputs.get("kind"), str) and meta.get("name"):
-                kept.add((inputs["kind"], meta.get("namespace") or "", meta["name"]))
+            meta = inputs.get("metadata")
+            if r.get("retainOnDelete") and isinstance(inputs.get("kind"), str) and isinstance(meta, dict):
+                kept.add((inputs["kind"], meta.get("namespace") or "", meta.get("name", "")))
         return {k for k in self.objects(cluster) if k[0] == "CustomResourceDefinition" or k in kept}
 
     @property
@@ -1170,10 +1179,25 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the work folder (it holds throwaway keys)")
     parser.add_argument("--clusters", type=int, help="time preview and up of a generated N-cluster local mesh")
+    parser.add_argument(
+        "--phase",
+        choices=("all", "main", "istiod"),
+        default="all",
+        help="main: the local stack, its changes and faults; istiod: a real istiod per primary (tools/e2e/istiod.py)",
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="meshbridge-e2e-"))
     try:
-        print(timing(work, args.clusters) if args.clusters else run(work), flush=True)
+        if args.clusters:
+            print(timing(work, args.clusters), flush=True)
+            return 0
+        if args.phase in ("all", "main"):
+            print(run(work / "main"), flush=True)
+        if args.phase in ("all", "istiod"):
+            sys.modules.setdefault("run", sys.modules[__name__])  # istiod.py uses this module's parts
+            from istiod import phase
+
+            print(phase(work / "istiod"), flush=True)
         return 0
     except (E2eError, KubeError) as exc:
         print(f"e2e FAILED: {exc}", file=sys.stderr)

@@ -4,7 +4,10 @@
 //
 // Usage:
 //
-//	meshbridge-apiserver --kubeconfig-out PATH [--data-dir DIR] [-- KUBE-APISERVER-FLAGS...]
+//	meshbridge-apiserver --kubeconfig-out PATH [--data-dir DIR] [--address IP] [-- KUBE-APISERVER-FLAGS...]
+//
+// The same module pins kube-controller-manager of the same k8s.io/kubernetes (go.mod, `tool`):
+// tools/build-kube.sh builds both.
 package main
 
 import (

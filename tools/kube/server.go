@@ -37,11 +37,14 @@ func runServer(args []string) error {
 	dataDir := fs.String("data-dir", "", "keep etcd's data, the ports, the serving certificate and the "+
 		"credentials here; a server started again on the same folder has the same objects, address and "+
 		"kubeconfig (default: a temporary folder, removed on exit)")
+	address := fs.String("address", "127.0.0.1", "the IPv4 address to listen on, advertise and write into "+
+		"the kubeconfig (the serving certificate is issued for it): a non-loopback one when other "+
+		"clusters' istiod must reach this API server by an address they accept")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *kubeconfigOut == "" {
-		return errors.New("usage: meshbridge-apiserver --kubeconfig-out PATH [--data-dir DIR] [-- KUBE-APISERVER-FLAGS...]")
+		return errors.New("usage: meshbridge-apiserver --kubeconfig-out PATH [--data-dir DIR] [--address IP] [-- KUBE-APISERVER-FLAGS...]")
 	}
 
 	dir := *dataDir
@@ -75,10 +78,10 @@ func runServer(args []string) error {
 	// NewAPIServerCommand installs the SIGTERM/SIGINT handler itself; its
 	// Execute returns after a graceful shutdown.
 	cmd := app.NewAPIServerCommand()
-	cmd.SetArgs(append([]string{
+	cmd.SetArgs(overridden([]string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + *address,
+		"--advertise-address=" + *address,
 		"--secure-port=" + strconv.Itoa(apiPort),
 		"--cert-dir=" + certDir, // self-signed serving cert is generated here
 		"--token-auth-file=" + filepath.Join(dir, "tokens.csv"),
@@ -90,11 +93,11 @@ func runServer(args []string) error {
 		// The Endpoints of the "kubernetes" Service may not be a loopback
 		// address, so do not maintain them at all.
 		"--endpoint-reconciler-type=none",
-	}, fs.Args()...)) // anything after "--" goes to kube-apiserver as is
+	}, fs.Args())) // anything after "--" goes to kube-apiserver, replacing a default of the same flag
 	errCh := make(chan error, 1)
 	go func() { errCh <- cmd.Execute() }()
 
-	host := "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	host := "https://" + net.JoinHostPort(*address, strconv.Itoa(apiPort))
 	if err := waitReady(host, token, filepath.Join(certDir, "apiserver.crt"), errCh); err != nil {
 		return err
 	}
@@ -236,4 +239,21 @@ func writeKubeconfig(path, host, token, caFile string) error {
 	cfg.Contexts["meshbridge"] = &clientcmdapi.Context{Cluster: "meshbridge", AuthInfo: "admin"}
 	cfg.CurrentContext = "meshbridge"
 	return clientcmd.WriteToFile(*cfg, path)
+}
+
+// overridden is defaults followed by extra, without the defaults whose flag extra sets again: a
+// list flag such as --authorization-mode would otherwise add to the default instead of replacing it.
+func overridden(defaults, extra []string) []string {
+	set := map[string]bool{}
+	for _, arg := range extra {
+		name, _, _ := strings.Cut(arg, "=")
+		set[name] = true
+	}
+	out := make([]string, 0, len(defaults)+len(extra))
+	for _, arg := range defaults {
+		if name, _, _ := strings.Cut(arg, "="); !set[name] {
+			out = append(out, arg)
+		}
+	}
+	return append(out, extra...)
 }
