@@ -26,11 +26,14 @@ producer VPC's CIDR blocks only (every block: pods of EKS custom networking live
 one), and the `TargetGroupBinding` opens the pods to the NLB's security group only. No rule
 anywhere admits 0.0.0.0/0 or ::/0.
 
-Order on a replacement (docs/runbook.md, "Replacing a target group"): the AWS Load Balancer
-Controller refuses a change of a TargetGroupBinding's `targetGroupARN`, `targetType`,
-`ipAddressType` or `vpcID` and admits one binding per target group, so a binding is replaced,
-deleted before its successor is created, whenever one of those changes; each listener is created
-(and switched to a new target group) only after the binding that fills its target group.
+Order on a replacement (docs/runbook.md, "Replacing a target group" and "Replacing the NLB"): the
+AWS Load Balancer Controller refuses a change of a TargetGroupBinding's `targetGroupARN`,
+`targetType`, `ipAddressType` or `vpcID` and admits one binding per target group, so a binding is
+replaced, deleted before its successor is created, whenever one of those changes; each listener is
+created (and switched to a new target group) only after the binding that fills its target group. A
+replaced NLB replaces its listeners, each deleted before its successor: a target group can be used
+by one load balancer only, and the group stays. The endpoint service follows the NLB in place (same
+service name, so the consumers' endpoints stay).
 """
 
 from __future__ import annotations
@@ -284,8 +287,11 @@ class PrivateGateway(pulumi.ComponentResource):
                 protocol="TCP",
                 default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=tg.arn)],
                 tags=self._tags,
-                # a (new) target group gets its targets before the listener forwards to it
-                opts=child_opts(self, args.aws_provider, depends_on=[after]),
+                # a (new) target group gets its targets before the listener forwards to it; a new
+                # NLB (a subnet swap) replaces the listener, and AWS refuses a listener forwarding to
+                # a target group another NLB's listener still uses (TargetGroupAssociationLimit): the
+                # old listener is deleted first
+                opts=child_opts(self, args.aws_provider, depends_on=[after], delete_before_replace=True),
             )
 
         # the AWS Load Balancer Controller (a prerequisite in every producer cluster) registers the

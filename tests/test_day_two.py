@@ -319,3 +319,39 @@ def test_the_policy_pack_warns_of_an_intermediate_expiring_within_30_days() -> N
     assert intermediate_ca_expiry(cert(None), now) == []
     # a warning, not a failure: the preview goes on
     assert "intermediate-ca-expiry" in RESOURCE_RULES and "intermediate-ca-expiry" in ADVISORY
+
+
+# ------------------------------------------------------------- replacements in order (item 3)
+
+NLB = "aws:lb/loadBalancer:LoadBalancer"
+TG = "aws:lb/targetGroup:TargetGroup"
+ENDPOINT_SERVICE = "aws:ec2/vpcEndpointService:VpcEndpointService"
+
+
+@pytest.mark.parametrize("change", ["subnet swap", "new VPC"])
+def test_a_replaced_nlb_drops_its_listener_first_and_keeps_its_endpoint_service(
+    staging: SynthResult, change: str
+) -> None:
+    """A subnet swap replaces the NLB (create before delete, the engine's default); a new VPC replaces
+    the NLB and the target group. The listeners go with the NLB (their load balancer ARN forces a
+    new one), and AWS refuses a listener that forwards to a target group another NLB's listener still
+    uses (TargetGroupAssociationLimit): the old listener must be deleted before the new one."""
+    nlbs, tgs, tgbs = by_name(staging, NLB), by_name(staging, TG), by_name(staging, TGB)
+    listeners, services = by_name(staging, LISTENER), by_name(staging, ENDPOINT_SERVICE)
+    for producer in ("cluster-a", "cluster-b"):
+        nlb, tg = nlbs[f"{producer}-eastwest-nlb"], tgs[f"{producer}-eastwest-tg"]
+        tgb, listener = tgbs[f"{producer}-eastwest-tgb"], listeners[f"{producer}-eastwest-listener"]
+        service = services[f"{producer}-eastwest-endpoint-service"]
+        replaced = {nlb.urn} if change == "subnet swap" else {nlb.urn, tg.urn}
+        # the listener is replaced with the NLB, the old one deleted first
+        assert nlb.urn in listener.dependencies and listener.delete_before_replace
+        # a subnet swap leaves the target group (and so the binding) alone: it does not depend on the NLB
+        assert nlb.urn not in tg.dependencies and nlb.urn not in tgb.dependencies
+        if tg.urn in replaced:
+            # a new group gets its new binding (old one deleted first) before the listener forwards to it
+            assert tgb.delete_before_replace and tgb.urn in listener.dependencies
+        # the endpoint service is updated to the new NLB, not replaced: its name, and the consumers'
+        # endpoints with it, stay
+        assert nlb.urn in service.dependencies
+        assert not service.replace_on_changes and not service.delete_before_replace
+        assert all(urn not in service.dependencies for urn in replaced - {nlb.urn})
