@@ -176,8 +176,16 @@ def read_raw_config() -> tuple[dict[str, Any], tuple[str, ...]]:
 
 
 def load_stack_config(project_root: Path | str = ".") -> MeshConfig:
+    """The running stack's configuration; also refuses a risky change this stack's previous outputs
+    show and `mesh.migration` does not acknowledge (stacks/migration.py), before any resource."""
+    from stacks.migration import migration_problems, previous_outputs
+
     raw, extra = read_raw_config()
-    return parse_config(raw, project_root, extra)
+    cfg = parse_config(raw, project_root, extra)
+    problems = migration_problems(cfg, previous_outputs())
+    if problems:
+        raise ConfigError(problems)
+    return cfg
 
 
 def is_secret_key(key: str) -> bool:

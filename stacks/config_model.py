@@ -340,6 +340,16 @@ class PrivateLinkSettings(Model):
     allowed_principals: Literal["roles", "accounts"] = "roles"
 
 
+class MigrationSettings(Model):
+    """Acknowledged risky changes of this `up` (docs/runbook.md, "Renaming a network" and "Switching
+    the discovery model"); each names what it changes from, so a value left behind allows nothing else."""
+
+    # cluster -> its previous network: the rename of that cluster's network is intended
+    networks: dict[DnsLabel, DnsLabel] = Field(default_factory=dict, max_length=1000)
+    # the previous mesh.model: the switch from it is intended
+    from_model: Optional[Literal["imports", "multi-primary", "primary-remote"]] = None
+
+
 class MeshSettings(Model):
     id: DnsLabel
     trust_domain: DnsName = "cluster.local"
@@ -356,6 +366,7 @@ class MeshSettings(Model):
     model: Literal["imports", "multi-primary", "primary-remote"] = "imports"
     # primary-remote: the cluster whose istiod controls every other cluster
     primary_cluster: Optional[DnsLabel] = None
+    migration: MigrationSettings = MigrationSettings()
 
     @property
     def discovery(self) -> bool:

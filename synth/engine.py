@@ -32,6 +32,7 @@ PROJECT = "meshbridge"
 SECRET = "[secret]"
 SECRET_CONFIG_PLACEHOLDER = "[secret from the stack file; encrypted, not readable offline]"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 SA_TOKEN_SECRET = "kubernetes.io/service-account-token"
 
 
@@ -152,6 +153,12 @@ class SynthMocks(pmocks.Mocks):
         return stack, {"name": stack, "outputs": outputs, "secretOutputNames": secret_names}
 
     def call(self, args: pmocks.MockCallArgs) -> tuple[dict[str, Any], Optional[list[tuple[str, str]]]]:
+        if args.token == READ_STACK_OUTPUTS:
+            # a stack's outputs as a StackReference reads them (stacks/migration.py reads its own):
+            # those given to synth, none otherwise (as before a stack's first deployment)
+            name = str(args.args.get("name"))
+            outputs = (self.stack_outputs or {}).get(name, {})
+            return {"name": name, "outputs": outputs, "secretOutputNames": []}, []
         raise NotImplementedError(f"synth has no offline answer for the provider function {args.token}")
 
 
@@ -363,7 +370,9 @@ def _run_on_mocks(
     monitor = RecordingMonitor(mocks)
     with _RUN_LOCK:
         ROOT.set(None)
-        pmocks.set_mocks(mocks, project=PROJECT, stack=result.stack, preview=False, monitor=monitor)
+        pmocks.set_mocks(
+            mocks, project=PROJECT, stack=result.stack, preview=False, monitor=monitor, organization="organization"
+        )
         ROOT.set(None)  # set_mocks made and closed a root of its own; the program runs in a fresh one
         _forget_previous_run()
         monitor.stack_outputs = None

@@ -355,3 +355,54 @@ def test_a_replaced_nlb_drops_its_listener_first_and_keeps_its_endpoint_service(
         assert nlb.urn in service.dependencies
         assert not service.replace_on_changes and not service.delete_before_replace
         assert all(urn not in service.dependencies for urn in replaced - {nlb.urn})
+
+
+# ------------------------------------------------------------------- risky changes gated (item 6)
+
+OWN = "organization/meshbridge/staging"  # this stack, as its own outputs are read (stacks/migration.py)
+
+
+def _deployed(network_a: str = "network-a", model: str | None = None) -> dict[str, Any]:
+    """The outputs of the last deployment, as far as the gate reads them."""
+    mesh: dict[str, Any] = {"id": "mesh-staging", **({"model": model} if model else {})}
+    clusters = {"cluster-a": {"network": network_a}, "cluster-b": {"network": "network-b"}}
+    return {OWN: {"mesh": mesh, "clusters": clusters}}
+
+
+def _network_of_a(name: str) -> Any:
+    return set_at(["meshbridge:clusters", 0, "network"], name)
+
+
+def test_a_network_rename_is_refused_without_its_migration_flag(tmp_path: Path, staging: SynthResult) -> None:
+    assert staging.ok  # no previous outputs (a first `up`): nothing to compare
+    renamed = run_variant(tmp_path, _network_of_a("network-x"), stack_outputs=_deployed())
+    assert not renamed.ok
+    assert any(
+        e.startswith("meshbridge:clusters[0].network: renaming cluster-a's network from network-a to network-x")
+        and "meshbridge:mesh.migration.networks.cluster-a: network-a" in e
+        for e in renamed.errors
+    ), renamed.errors
+    assert not renamed.registrations  # refused before any resource
+
+
+def test_a_network_rename_with_its_flag_goes_through_and_a_stale_flag_allows_nothing_else(tmp_path: Path) -> None:
+    def acknowledged(cfg: dict[str, Any]) -> None:
+        _network_of_a("network-x")(cfg)
+        cfg["meshbridge:mesh"]["migration"] = {"networks": {"cluster-a": "network-a"}}
+
+    assert run_variant(tmp_path, acknowledged, stack_outputs=_deployed()).ok
+    # the flag left behind after that `up` does not allow the next rename
+    again = run_variant(tmp_path, acknowledged, stack_outputs=_deployed(network_a="network-y"))
+    assert not again.ok and any("from network-y to network-x" in e for e in again.errors), again.errors
+
+
+def test_a_model_switch_is_refused_without_its_migration_flag(tmp_path: Path) -> None:
+    # the outputs name a discovery model; a stack that was multi-primary and is now `imports`
+    refused = run_variant(tmp_path, lambda cfg: None, stack_outputs=_deployed(model="multi-primary"))
+    assert not refused.ok
+    assert any(e.startswith("meshbridge:mesh.model: switching from multi-primary to imports") for e in refused.errors)
+
+    def acknowledged(cfg: dict[str, Any]) -> None:
+        cfg["meshbridge:mesh"]["migration"] = {"fromModel": "multi-primary"}
+
+    assert run_variant(tmp_path, acknowledged, stack_outputs=_deployed(model="multi-primary")).ok
