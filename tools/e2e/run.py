@@ -928,6 +928,15 @@ def run_with(env: Env, work: Path, charts: Path, servers: dict[str, ApiServer]) 
         code != 0 and "root-ca-key-protected" in refused and "mandatory" in refused.lower(),
         f"the policy pack did not refuse an unprotected root key:\n{refused[-800:]}",
     )
+    # a network rename without its migration flag: refused from the stack's own outputs (the real
+    # engine's readStackOutputs: stacks/migration.py), before any resource
+    renamed = copy.deepcopy(doc)
+    renamed["config"]["meshbridge:clusters"][1]["network"] = "network-x"
+    write_stack(project, renamed)
+    code, out, err = env.pulumi_status(project, "preview", program=True)
+    write_stack(project, doc)
+    gate = "meshbridge:clusters[1].network: renaming cluster-b's network from network-b to network-x"
+    expect(code != 0 and gate in out + err, f"a network rename was not refused:\n{(out + err)[-800:]}")
 
     # adding a consumer: exactly synth's predicted creates and updates, no replacement, no delete
     write_stack(project, added_doc)
@@ -1002,7 +1011,10 @@ def run_with(env: Env, work: Path, charts: Path, servers: dict[str, ApiServer]) 
         env.pulumi(infra, "destroy", "--yes", "--skip-preview", "--stack", stack, program=True)
 
     wall = time.monotonic() - t_start
-    print(f"e2e: policy pack {POLICY_PACK}: every rule ran on the real preview; protectRoot: false is refused")
+    print(
+        f"e2e: policy pack {POLICY_PACK}: every rule ran on the real preview; protectRoot: false is refused; "
+        "a network rename without mesh.migration is refused from the stack's own outputs"
+    )
     print(f"e2e: judge on what the API servers hold: {judge_line}")
     kube = re.search(r"k8s\.io/kubernetes (v\S+)", (ROOT / "tools/kube/go.mod").read_text())
     print(
