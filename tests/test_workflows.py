@@ -317,3 +317,26 @@ def test_kube_credentials_configuration_error_exits_2_with_key_paths(
     assert captured.out == ""
     assert captured.err.startswith("meshbridge:clusters[0].kubernetes.eksCluster: "), captured.err
     assert "Traceback" not in captured.err
+
+
+JUDGE_STEP = "Istio judge"
+
+
+def test_each_pulumi_job_runs_the_istio_judge_on_its_stack_before_pulumi() -> None:
+    """What the judge refuses never reaches `pulumi preview` or `up` (issue 29 item 1): each job that
+    runs pulumi/actions first renders its stack and runs the judge, with Go and the judge cached,
+    and before it has cloud credentials."""
+    jobs = pulumi_jobs()
+    assert jobs
+    for name, job in jobs:
+        at = index_of(job, lambda s: s.get("name") == JUDGE_STEP)
+        stack = uses(job, "pulumi/actions")[0]["with"]["stack-name"]
+        assert steps(job)[at]["run"].strip() == f".venv/bin/python -m synth --stack {stack} --out build/{stack} --check"
+        go = index_of(job, lambda s: str(s.get("uses", "")).startswith("actions/setup-go"))
+        assert steps(job)[go]["with"]["go-version-file"] == "verify/go.mod", name
+        cache = index_of(job, lambda s: str(s.get("uses", "")).startswith("actions/cache"))
+        assert "verify/**" in steps(job)[cache]["with"]["key"], name
+        venv = index_of(job, lambda s: ".venv/bin/pip install -r requirements.txt" in str(s.get("run", "")))
+        creds = index_of(job, lambda s: str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials"))
+        pulumi = index_of(job, lambda s: str(s.get("uses", "")).startswith("pulumi/actions"))
+        assert max(venv, go, cache) < at < min(creds, pulumi), name
