@@ -52,6 +52,17 @@ def _gateway_address(outputs: Mapping[str, Any], consumer: str, producer: str) -
         return ""
 
 
+def _locality_failover(s: Any, region: str) -> dict[str, Any]:
+    """What pilot must compute for a consumer in `region` when the service's trafficPolicy turns
+    locality load balancing on: its own region first, then the region its `failover` names (if any),
+    then the rest. Nothing when it is off (the declarations of other stacks stay as they were)."""
+    lb = ((s.traffic_policy or {}).get("loadBalancer") or {}).get("localityLbSetting")
+    if not isinstance(lb, dict) or lb.get("enabled") is False:
+        return {}
+    to = next((f.get("to", "") for f in lb.get("failover") or [] if f.get("from") == region), "")
+    return {"localityFailover": {"region": region, "to": to}}
+
+
 def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> dict[str, Any]:
     outs = unwrap(dict(outputs))
     td = config.mesh.trust_domain
@@ -133,6 +144,7 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
                                 "service": s.name,
                                 # only when true: the declarations of import-only stacks stay as they were
                                 **({"discovery": True} if s.import_mode == "discovery" else {}),
+                                **_locality_failover(s, config.cluster(cons.cluster).region),
                             }
                         )
     return {

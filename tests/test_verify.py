@@ -260,3 +260,52 @@ def test_failover_priority_on_a_multi_producer_service_is_refused(tmp_path: Path
         and "istio/istio#61857" in e
         for e in result.errors
     ), result.errors
+
+
+# ------------------------------------------------- locality failover with a proxy locality (issue 27)
+
+
+@pytest.fixture(scope="session")
+def failover_tree(tmp_path_factory: pytest.TempPathFactory, judge: Path) -> Path:
+    result = run_program("failover")
+    assert result.ok, result.errors
+    out = tmp_path_factory.mktemp("judge") / "failover"
+    write_tree(result, out)
+    return out
+
+
+def test_three_region_failover_is_computed_by_pilot_for_proxies_with_a_locality(
+    judge: Path, failover_tree: Path
+) -> None:
+    """Before the judge gave its proxies a locality, pilot panicked on this stack (nil locality in
+    applyLocalityFailover) and the judge reported 0 of 6 paths."""
+    proc = run_judge(judge, failover_tree)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "panic" not in proc.stdout
+    assert "istio judge: 6 of 6 declared paths computed by pilot as declared, 0 problems" in proc.stdout
+
+
+def test_a_failover_region_other_than_configured_fails_the_path(
+    judge: Path, failover_tree: Path, tmp_path: Path
+) -> None:
+    """eu-west-1 (no producer) fails over to us-east-1; a DestinationRule sending it to us-west-2
+    first is what pilot then computes, and the judge names the paths."""
+    tree = tmp_path / "tree"
+    shutil.copytree(failover_tree, tree)
+
+    def elsewhere(obj: dict[str, Any]) -> None:
+        policy = obj["spec"]["trafficPolicy"]
+        for level in [policy, *policy.get("portLevelSettings", [])]:
+            for entry in level["loadBalancer"]["localityLbSetting"]["failover"]:
+                if entry["from"] == "eu-west-1":
+                    entry["to"] = "us-west-2"
+
+    edit(tree, "prod-euw1/destinationrule.istio-system.checkout.shop.mesh.yaml", elsewhere)
+    proc = run_judge(judge, tree)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert (
+        "prod-euw1 -> checkout.shop.mesh:8080 -> prod-use1 (sidecar of shop/frontend): link DestinationRule"
+        in proc.stdout
+    )
+    assert "[us-east-1=1 us-west-2=0]" in proc.stdout
+    assert "expected eu-west-1 first, then us-east-1, then the rest" in proc.stdout

@@ -255,7 +255,7 @@ func judgeMain(out string) int {
 			_ = os.WriteFile(filepath.Join(dbg, name+"-istio.yaml"), []byte(strings.Join(istioYAML, "\n---\n")), 0o644)
 		}
 		errs := runJudged(func(t *failer) {
-			j := newClusterJudge(t, name, network, meshConfig, istioYAML, kubeYAML, stand, &clusterProblems)
+			j := newClusterJudge(t, name, network, dc.Locality, meshConfig, istioYAML, kubeYAML, stand, &clusterProblems)
 			for i, p := range decl.Paths {
 				// a discovered path has no import to judge in the consumer (one cluster at a time)
 				if p.Consumer == name && !p.Discovery {

@@ -15,6 +15,7 @@ import (
 
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pilot/pkg/model"
+	netutil "istio.io/istio/pilot/pkg/networking/util"
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pilot/test/xdstest"
@@ -192,6 +193,7 @@ func indentMap(m map[string]string, n int) string {
 type clusterJudge struct {
 	name     string
 	network  string
+	locality string // region/zone of the cluster's nodes, as the node labels give every proxy
 	fake     *xds.FakeDiscoveryServer
 	stand    *standIns
 	problems *[]string
@@ -225,6 +227,11 @@ func (j *clusterJudge) proxy(kind model.NodeType, ns, sa, ip string, labels map[
 			IstioVersion:   istioVersion,
 		},
 	}
+	// a real proxy always has a locality: its node's topology.kubernetes.io/region and zone labels,
+	// which istiod reads for the pod (pilot computes locality load balancing and failover from it)
+	if j.locality != "" {
+		p.Locality = netutil.ConvertLocality(j.locality)
+	}
 	// What the agent derives from meshConfig.defaultConfig.proxyMetadata (ISTIO_META_* variables).
 	pm := j.mesh.GetDefaultConfig().GetProxyMetadata()
 	p.Metadata.DNSCapture = model.StringBool(pm["ISTIO_META_DNS_CAPTURE"] == "true")
@@ -234,7 +241,7 @@ func (j *clusterJudge) proxy(kind model.NodeType, ns, sa, ip string, labels map[
 
 // newClusterJudge starts Istio's fake discovery server on one cluster's objects, with the mesh
 // config that the real istiod chart renders from meshbridge's values.
-func newClusterJudge(t test.Failer, name, net, meshYAML string, istioYAML []string, kubeYAML []string, stand *standIns, problems *[]string) *clusterJudge {
+func newClusterJudge(t test.Failer, name, net, locality, meshYAML string, istioYAML []string, kubeYAML []string, stand *standIns, problems *[]string) *clusterJudge {
 	m, err := mesh.ApplyMeshConfigDefaults(meshYAML)
 	if err != nil {
 		t.Fatalf("the rendered mesh config does not load: %v", err)
@@ -245,7 +252,7 @@ func newClusterJudge(t test.Failer, name, net, meshYAML string, istioYAML []stri
 		KubernetesObjectString: strings.Join(kubeYAML, "\n---\n"),
 		MeshConfig:             m,
 	})
-	return &clusterJudge{name: name, network: net, fake: fake, stand: stand, problems: problems, t: t, mesh: m}
+	return &clusterJudge{name: name, network: net, locality: locality, fake: fake, stand: stand, problems: problems, t: t, mesh: m}
 }
 
 func upstreamTLS(c *cluster.Cluster) *tlsv3.UpstreamTlsContext {
@@ -303,6 +310,62 @@ func (j *clusterJudge) clusterEndpoints(p *model.Proxy, c *cluster.Cluster) []st
 		return nil
 	}
 	return socketEndpoints(c.GetLoadAssignment().GetEndpoints())
+}
+
+func (j *clusterJudge) localityEndpoints(p *model.Proxy, c *cluster.Cluster) []*endpoint.LocalityLbEndpoints {
+	if c.GetType() == cluster.Cluster_EDS {
+		for _, cla := range j.fake.Endpoints(p) {
+			if cla.GetClusterName() == c.GetName() {
+				return cla.GetEndpoints()
+			}
+		}
+		return nil
+	}
+	return c.GetLoadAssignment().GetEndpoints()
+}
+
+// checkFailover: the priorities pilot gives the cluster's endpoints by locality, for a consumer
+// proxy in its cluster's locality: its own region first, the failover region next, the rest after.
+func (j *clusterJudge) checkFailover(p *model.Proxy, c *cluster.Cluster, path Path, where, name string) bool {
+	fo := path.LocalityFailover
+	own, to, rest := []uint32{}, []uint32{}, []uint32{}
+	var seen []string
+	for _, l := range j.localityEndpoints(p, c) {
+		region := l.GetLocality().GetRegion()
+		seen = append(seen, fmt.Sprintf("%s=%d", region, l.GetPriority()))
+		switch {
+		case region == fo.Region:
+			own = append(own, l.GetPriority())
+		case fo.To != "" && region == fo.To:
+			to = append(to, l.GetPriority())
+		default:
+			rest = append(rest, l.GetPriority())
+		}
+	}
+	sort.Strings(seen)
+	before := func(a, b []uint32) bool { // every priority of a comes before every one of b
+		for _, x := range a {
+			for _, y := range b {
+				if x >= y {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	ok := before(own, append(append([]uint32{}, to...), rest...)) && before(to, rest)
+	if len(own)+len(to)+len(rest) > 1 && len(own) == 0 && len(to) == 0 {
+		ok = false
+	}
+	if !ok {
+		want := fo.Region + " first"
+		if fo.To != "" {
+			want += ", then " + fo.To
+		}
+		j.fail("%s: link DestinationRule istio-system/%s localityLbSetting: pilot gives cluster %s the priorities %v (region=priority, lower first), expected %s, then the rest",
+			where, path.Host, name, seen, want)
+	}
+	return ok
 }
 
 func splitPrincipal(p string) (ns, sa string) {
@@ -377,6 +440,9 @@ func (j *clusterJudge) checkConsumer(path Path, caller Caller) bool {
 			j.fail("%s: link ServiceEntry istio-system/%s subjectAltNames: cluster verifies SANs %v, the producer's identity is %s", where, path.Host, sans, want)
 			ok = false
 		}
+	}
+	if path.LocalityFailover != nil && !j.checkFailover(p, c, path, where, want) {
+		ok = false
 	}
 	eps := j.clusterEndpoints(p, c)
 	wantEP := fmt.Sprintf("%s:%d", path.GatewayAddress, 15443)

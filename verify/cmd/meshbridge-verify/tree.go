@@ -78,6 +78,14 @@ type Path struct {
 	// producer through a remote secret. The judge runs one cluster at a time and checks the
 	// producer's side only (gateway, authorization).
 	Discovery bool `json:"discovery"`
+	// LocalityFailover: the service turns locality load balancing on; pilot must give the
+	// consumer's own region the first priority, the region it fails over to the next, the rest after.
+	LocalityFailover *LocalityFailover `json:"localityFailover,omitempty"`
+}
+
+type LocalityFailover struct {
+	Region string `json:"region"` // the consumer's region
+	To     string `json:"to"`     // the region its failover names ("" when none is named)
 }
 
 type LocalCallers struct {
