@@ -309,3 +309,26 @@ def test_a_failover_region_other_than_configured_fails_the_path(
     )
     assert "[us-east-1=1 us-west-2=0]" in proc.stdout
     assert "expected eu-west-1 first, then us-east-1, then the rest" in proc.stdout
+
+
+def test_failover_without_outlier_detection_is_no_failover_and_fails_the_path(
+    judge: Path, failover_tree: Path, tmp_path: Path
+) -> None:
+    """Istio applies locality priorities only with outlier detection: without it every region is
+    equal, which is not what the configuration says."""
+    tree = tmp_path / "tree"
+    shutil.copytree(failover_tree, tree)
+
+    def no_outlier_detection(obj: dict[str, Any]) -> None:
+        policy = obj["spec"]["trafficPolicy"]
+        for level in [policy, *policy.get("portLevelSettings", [])]:
+            level.pop("outlierDetection", None)
+
+    edit(tree, "prod-use1/destinationrule.istio-system.checkout.shop.mesh.yaml", no_outlier_detection)
+    proc = run_judge(judge, tree)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert (
+        "prod-use1 -> checkout.shop.mesh:8080 -> prod-usw2 (sidecar of shop/frontend): link DestinationRule"
+        in proc.stdout
+    )
+    assert "expected us-east-1 first, then us-west-2, then the rest" in proc.stdout
