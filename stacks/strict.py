@@ -195,8 +195,7 @@ def _failover(at: str, s: ServiceSpec, regions: dict[str, str]) -> list[str]:
         fat = f"{at}.trafficPolicy{where}.loadBalancer.localityLbSetting.failover"
         if len(s.exported_from) < 2:
             p.append(
-                f"{fat}: {s.key} is exported from one cluster: there is no other locality to fail over to "
-                "(remove it)"
+                f"{fat}: {s.key} is exported from one cluster: there is no other locality to fail over to (remove it)"
             )
             continue
         for k, entry in enumerate(failover):
@@ -406,6 +405,7 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
                 p.append(f"{at}: may not replace {rule}")
                 continue
             p.extend(_exposure(at, obj, cfg, d.acknowledge, apps))
+            p.extend(_gateway_without_gateway(at, obj, targets))
             if (
                 cfg.mesh.mtls == "STRICT"
                 and ident[:2] == ("security.istio.io", "PeerAuthentication")
@@ -478,6 +478,26 @@ def _imports(cfg: MeshConfig) -> dict[str, list[tuple[str, set[str]]]]:
             for host, _real in s.imported_hosts():
                 out.setdefault(cons.cluster, {}).setdefault(host, set()).update(callers)
     return {cluster: list(hosts.items()) for cluster, hosts in out.items()}
+
+
+def _gateway_without_gateway(at: str, obj: dict[str, Any], clusters: Sequence[str]) -> list[str]:
+    """A distributed Istio Gateway binds to the gateway pods its selector matches; meshbridge installs
+    one gateway per cluster, the east-west gateway, which no distributed object may select
+    (stacks/exposure.py). Any other selector matches nothing meshbridge installs: the Gateway would
+    configure no proxy (Istio's judge refuses it: "exists but no gateway chart is installed")."""
+    if obj.get("kind") != "Gateway" or _group(str(obj.get("apiVersion"))) != "networking.istio.io":
+        return []
+    if gateway_selection_problem(obj):
+        return []  # reported as selecting the east-west gateway
+    selector = (obj.get("spec") or {}).get("selector") if isinstance(obj.get("spec"), dict) else None
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(selector.items())) if isinstance(selector, dict) else "none"
+    where = ", ".join(clusters) or "any cluster"
+    return [
+        f"{at}.spec.selector: ({shown}) matches no gateway meshbridge installs in {where}: "
+        "meshbridge installs only the east-west gateway, which distributed objects may not select; a Gateway "
+        "here would configure no proxy. Install the ingress gateway it is for with its own chart and "
+        "distribute the Gateway from that project"
+    ]
 
 
 def _exposure(

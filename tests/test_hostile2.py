@@ -651,3 +651,20 @@ def test_a_credential_in_a_url_does_not_hide_the_other_problems(tmp_path: Path) 
         "meshbridge:observability.prometheus.central.url: holds a URL with credentials",
     )
     assert any(e.startswith("meshbridge:services[0].ports[0].targetPort: 15006") for e in errors), errors
+
+
+def test_a_distributed_gateway_for_no_installed_gateway_is_refused_naming_the_clusters(tmp_path: Path) -> None:
+    """Issue 27: a distributed Gateway + VirtualService (the label-selected guide) was accepted by the
+    configuration and refused by the judge ("exists but no gateway chart is installed")."""
+    gateway = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "multi-cluster-gateway", "namespace": "istio-system"},
+        "spec": {
+            "selector": {"istio": "ingressgateway"},
+            "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["shop.example.com"]}],
+        },
+    }
+    errors = refused(tmp_path, distribute(gateway), "meshbridge:distribute[")
+    line = next(e for e in errors if ".spec.selector: (istio=ingressgateway) matches no gateway" in e)
+    assert "in cluster-a, cluster-b" in line, line
