@@ -57,8 +57,8 @@ def _locality_failover(s: Any, region: str) -> dict[str, Any]:
     locality load balancing on: its own region first, then the region its `failover` names (if any),
     then the rest. Nothing when it is off (the declarations of other stacks stay as they were)."""
     lb = ((s.traffic_policy or {}).get("loadBalancer") or {}).get("localityLbSetting")
-    if not isinstance(lb, dict) or lb.get("enabled") is False:
-        return {}
+    if not isinstance(lb, dict) or lb.get("enabled") is False or lb.get("distribute"):
+        return {}  # off, or weights instead of priorities (`distribute`): no priority order to check
     to = next((f.get("to", "") for f in lb.get("failover") or [] if f.get("from") == region), "")
     return {"localityFailover": {"region": region, "to": to}}
 

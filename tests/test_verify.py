@@ -332,3 +332,32 @@ def test_failover_without_outlier_detection_is_no_failover_and_fails_the_path(
         in proc.stdout
     )
     assert "expected us-east-1 first, then us-west-2, then the rest" in proc.stdout
+
+
+def _locality(setting: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def mutate(cfg: dict[str, Any]) -> None:
+        cfg["meshbridge:services"][0]["trafficPolicy"]["loadBalancer"]["localityLbSetting"] = setting
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        # eu-west-1 has no producer and no failover entry: every region is as far as the next
+        {"enabled": True, "failover": [{"from": "us-east-1", "to": "us-west-2"}]},
+        # weights instead of priorities
+        {"enabled": True, "distribute": [{"from": "us-east-1/*", "to": {"us-east-1/*": 80, "us-west-2/*": 20}}]},
+    ],
+    ids=["region-without-producer-or-entry", "distribute"],
+)
+def test_locality_settings_without_a_priority_order_pass_the_judge(
+    setting: dict[str, Any], judge: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import run_variant
+
+    result = run_variant(tmp_path, _locality(setting), stack="failover")
+    assert result.ok, result.errors
+    write_tree(result, tmp_path / "tree")
+    proc = run_judge(judge, tmp_path / "tree")
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -530,12 +530,15 @@ def namespace_gone(kube: Kube) -> bool:
     return kube.request("GET", f"/api/v1/namespaces/{ISTIO_NS}")[0] == 404
 
 
-def expect_failure(what: str, cluster_named: str, check: Any) -> str:
+def expect_failure(what: str, cluster_named: str, check: Any, because: str) -> str:
+    """`check` must fail naming `cluster_named`, and for the fault's own reason (`because`, a text of
+    istiod's or of the check's message): a port race or a timeout is not the fault caught."""
     try:
         check()
     except IstiodCheckError as exc:
         print(f"e2e istiod fault {what}: {str(exc)[:300]}", file=sys.stderr, flush=True)
         expect(cluster_named in str(exc), f"{what}: the istiod line failed without naming {cluster_named}: {exc}")
+        expect(because in str(exc), f"{what}: the istiod line failed for another reason than {because!r}: {exc}")
         return f"{what} ({cluster_named})"
     raise E2eError(f"{what}: the istiod checks passed; they must fail")
 
@@ -617,7 +620,11 @@ def run_phase(env: Env, work: Path, charts: Path, servers: dict[str, ApiServer],
         restart("cluster-a")
         check_remote_reads(istiods["cluster-a"], "cluster-b", timeout=60)
 
-    caught = [expect_failure("reader without EndpointSlices", "cluster-a<-cluster-b", no_slices)]
+    caught = [
+        expect_failure(
+            "reader without EndpointSlices", "cluster-a<-cluster-b", no_slices, "endpoint 10.20.0.7 not seen"
+        )
+    ]
 
     # fault 2: cluster-a's cacerts with an intermediate that the root did not sign
     a = servers["cluster-a"].client()
@@ -630,7 +637,9 @@ def run_phase(env: Env, work: Path, charts: Path, servers: dict[str, ApiServer],
         restart("cluster-a")
         check_cacerts(istiods["cluster-a"], env.csr_client, root_pem, work)
 
-    caught.append(expect_failure("foreign intermediate", "cluster-a", broken_ca))
+    caught.append(
+        expect_failure("foreign intermediate", "cluster-a", broken_ca, "certificate signed by unknown authority")
+    )
 
     # both restored by pulumi: refresh sees the drift, up writes our objects back
     env.pulumi(project, "refresh", "--yes", "--skip-preview", program=True)

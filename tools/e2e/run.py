@@ -114,7 +114,13 @@ class Env:
             "verify": self._start("build-verify.sh", "build-istiod.sh"),
             "kube": self._start("build-kube.sh"),
         }
-        tools = {name: self._finish(name, proc) for name, proc in builds.items()}
+        try:
+            tools = {name: self._finish(name, proc) for name, proc in builds.items()}
+        finally:  # one failed: the others' Go builds do not outlive the run
+            for proc in builds.values():
+                if proc.poll() is None:
+                    kill_tree(proc)
+                    proc.wait()
         self.pulumi_bin = Path(tools["pulumi"][-1])
         self.verify, self.pilot_discovery, self.csr_client = tools["verify"][-3:]
         self.apiserver, self.controller_manager = tools["kube"][-2:]
@@ -796,9 +802,15 @@ def check_patch_force(deployment: dict[str, Any]) -> int:
 
 
 def start_servers(env: Env, work: Path, names: Iterable[str]) -> dict[str, ApiServer]:
+    """One API server per cluster; if one does not start, those already started are stopped."""
     servers = {c: ApiServer(env.apiserver, c, work / "kube" / c) for c in names}
-    for server in servers.values():
-        server.start()
+    try:
+        for server in servers.values():
+            server.start()
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
     return servers
 
 
@@ -1060,10 +1072,10 @@ def check_destroyed(servers: dict[str, ApiServer], kept: dict[str, set[Key]]) ->
 
 
 def fault_interrupted_up(env: Env, project: Path, servers: dict[str, ApiServer], added: Expected) -> str:
-    """SIGKILL the engine (the whole process group: CLI, providers, program) while the up that adds
-    cluster-c is creating cluster-c's objects; then docs/runbook.md "An interrupted `pulumi up`":
-    cancel the stale lock, refresh clearing pending creates, up. It must converge to the objects of
-    an uninterrupted run (synth's), none duplicated or orphaned."""
+    """SIGKILL the engine (the CLI, the providers and the program: every process of the run, by id)
+    while the up that adds cluster-c is creating cluster-c's objects; then docs/runbook.md "An
+    interrupted `pulumi up`": cancel the stale lock, refresh clearing pending creates, up. It must
+    converge to the objects of an uninterrupted run (synth's), none duplicated or orphaned."""
     created: list[str] = []
 
     def kill_after_some(m: re.Match[str], proc: subprocess.Popen[str]) -> None:

@@ -325,7 +325,8 @@ func (j *clusterJudge) localityEndpoints(p *model.Proxy, c *cluster.Cluster) []*
 }
 
 // checkFailover: the priorities pilot gives the cluster's endpoints by locality, for a consumer
-// proxy in its cluster's locality: its own region first, the failover region next, the rest after.
+// proxy in its cluster's locality: its own region first, the failover region next, the rest after
+// (each group only where it has endpoints).
 func (j *clusterJudge) checkFailover(p *model.Proxy, c *cluster.Cluster, path Path, where, name string) bool {
 	fo := path.LocalityFailover
 	own, to, rest := []uint32{}, []uint32{}, []uint32{}
@@ -353,10 +354,9 @@ func (j *clusterJudge) checkFailover(p *model.Proxy, c *cluster.Cluster, path Pa
 		}
 		return true
 	}
+	// a consumer region with no endpoint of its own and none in its failover region: every region is
+	// as far as the next, so there is no order to check
 	ok := before(own, append(append([]uint32{}, to...), rest...)) && before(to, rest)
-	if len(own)+len(to)+len(rest) > 1 && len(own) == 0 && len(to) == 0 {
-		ok = false
-	}
 	if !ok {
 		want := fo.Region + " first"
 		if fo.To != "" {
