@@ -87,10 +87,25 @@ def host_address() -> str:
         found.append(s.getsockname()[0])
     with contextlib.suppress(OSError):
         found += [str(a[4][0]) for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+    found += interface_addresses()  # no default route and no name for this host: ask each interface
     for address in found:
         if address_problem(address) is None:
             return address
     raise E2eError(f"the istiod phase needs a private non-loopback IPv4 address on this machine; found {found}")
+
+
+def interface_addresses() -> list[str]:
+    """The IPv4 address of each network interface (Linux SIOCGIFADDR; no privilege needed)."""
+    out: list[str] = []
+    with contextlib.suppress(OSError, ImportError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        import fcntl
+        import struct
+
+        for _, name in socket.if_nameindex():
+            with contextlib.suppress(OSError):
+                req = struct.pack("256s", name.encode()[:15])
+                out.append(socket.inet_ntoa(fcntl.ioctl(s.fileno(), 0x8915, req)[20:24]))  # SIOCGIFADDR
+    return out
 
 
 def free_port() -> int:
