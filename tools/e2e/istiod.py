@@ -50,9 +50,10 @@ from typing import Any
 
 import run as e2e
 import yaml
-from kube import ApiServer, ControllerManager, Kube, KubeError, wait_until
+from kube import ApiServer, ControllerManager, Kube, KubeError, stop_process, wait_until
 from run import E2eError, Env, expect
 
+from components.discovery import kubeconfig as remote_kubeconfig
 from stacks.config_model import address_problem
 
 CLUSTERS = ("cluster-a", "cluster-b")
@@ -120,7 +121,7 @@ def ca_data(server: ApiServer) -> str:
 
 
 def endpoint(server: ApiServer) -> str:
-    return str(yaml.safe_load(server.kubeconfig_text())["clusters"][0]["cluster"]["server"])
+    return server.client().server
 
 
 def discovery_stack(charts: Path, servers: dict[str, ApiServer]) -> dict[str, Any]:
@@ -249,23 +250,8 @@ class Istiod:
         # the chart's service account, with a token as the kubelet would project it
         token = service_token(kube, ISTIO_NS, account)
         kubeconfig = self.folder / "kubeconfig"
-        kubeconfig.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "c",
-                            "cluster": {"server": kube.server, "certificate-authority-data": ca_data(self.server)},
-                        }
-                    ],
-                    "users": [{"name": "istiod", "user": {"token": token}}],
-                    "contexts": [{"name": "c", "context": {"cluster": "c", "user": "istiod"}}],
-                    "current-context": "c",
-                }
-            )
-        )
+        # shaped as the program's remote secrets are (the same function)
+        kubeconfig.write_text(remote_kubeconfig(self.cluster, kube.server, ca_data(self.server), token))
         kubeconfig.chmod(0o600)
         self.http, self.grpc_tls = free_port(), free_port()
         args = list(container.get("args", []))
@@ -300,12 +286,7 @@ class Istiod:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+            stop_process(self.process, 30)
             self.process = None
 
     def log_text(self) -> str:

@@ -42,6 +42,17 @@ class KubeError(Exception):
     pass
 
 
+def stop_process(process: subprocess.Popen[Any], grace: float) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited after `grace` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
 class ApiServer:
     """One cluster's API server: start, stop, start again on the same data."""
 
@@ -80,13 +91,7 @@ class ApiServer:
         """SIGTERM (kube-apiserver shuts down gracefully), SIGKILL if it takes more than a minute."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_process(self.process, 60)
         if self.process.stdout is not None:
             self.process.stdout.close()
         self.process = None
@@ -143,12 +148,7 @@ class ControllerManager:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+            stop_process(self.process, 30)
             self.process = None
 
 

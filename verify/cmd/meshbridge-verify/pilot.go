@@ -301,17 +301,10 @@ func socketEndpoints(las []*endpoint.LocalityLbEndpoints) []string {
 }
 
 func (j *clusterJudge) clusterEndpoints(p *model.Proxy, c *cluster.Cluster) []string {
-	if c.GetType() == cluster.Cluster_EDS {
-		for _, cla := range j.fake.Endpoints(p) {
-			if cla.GetClusterName() == c.GetName() {
-				return socketEndpoints(cla.GetEndpoints())
-			}
-		}
-		return nil
-	}
-	return socketEndpoints(c.GetLoadAssignment().GetEndpoints())
+	return socketEndpoints(j.localityEndpoints(p, c))
 }
 
+// localityEndpoints: the cluster's endpoints by locality, from EDS or its own load assignment.
 func (j *clusterJudge) localityEndpoints(p *model.Proxy, c *cluster.Cluster) []*endpoint.LocalityLbEndpoints {
 	if c.GetType() == cluster.Cluster_EDS {
 		for _, cla := range j.fake.Endpoints(p) {
