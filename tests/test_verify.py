@@ -285,30 +285,40 @@ def test_three_region_failover_is_computed_by_pilot_for_proxies_with_a_locality(
     assert "istio judge: 6 of 6 declared paths computed by pilot as declared, 0 problems" in proc.stdout
 
 
+def _judge_checkout_rule_fault(
+    judge: Path, failover_tree: Path, tmp_path: Path, cluster: str, change: Callable[[dict[str, Any]], None]
+) -> str:
+    """Apply `change` to the trafficPolicy and every portLevelSettings entry of `cluster`'s
+    checkout DestinationRule in a copy of the failover tree; the judge must fail. Its report."""
+    tree = tmp_path / "tree"
+    shutil.copytree(failover_tree, tree)
+
+    def every_level(obj: dict[str, Any]) -> None:
+        policy = obj["spec"]["trafficPolicy"]
+        for level in [policy, *policy.get("portLevelSettings", [])]:
+            change(level)
+
+    edit(tree, f"{cluster}/destinationrule.istio-system.checkout.shop.mesh.yaml", every_level)
+    proc = run_judge(judge, tree)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    return proc.stdout
+
+
 def test_a_failover_region_other_than_configured_fails_the_path(
     judge: Path, failover_tree: Path, tmp_path: Path
 ) -> None:
     """eu-west-1 (no producer) fails over to us-east-1; a DestinationRule sending it to us-west-2
     first is what pilot then computes, and the judge names the paths."""
-    tree = tmp_path / "tree"
-    shutil.copytree(failover_tree, tree)
 
-    def elsewhere(obj: dict[str, Any]) -> None:
-        policy = obj["spec"]["trafficPolicy"]
-        for level in [policy, *policy.get("portLevelSettings", [])]:
-            for entry in level["loadBalancer"]["localityLbSetting"]["failover"]:
-                if entry["from"] == "eu-west-1":
-                    entry["to"] = "us-west-2"
+    def elsewhere(level: dict[str, Any]) -> None:
+        for entry in level["loadBalancer"]["localityLbSetting"]["failover"]:
+            if entry["from"] == "eu-west-1":
+                entry["to"] = "us-west-2"
 
-    edit(tree, "prod-euw1/destinationrule.istio-system.checkout.shop.mesh.yaml", elsewhere)
-    proc = run_judge(judge, tree)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert (
-        "prod-euw1 -> checkout.shop.mesh:8080 -> prod-use1 (sidecar of shop/frontend): link DestinationRule"
-        in proc.stdout
-    )
-    assert "[us-east-1=1 us-west-2=0]" in proc.stdout
-    assert "expected eu-west-1 first, then us-east-1, then the rest" in proc.stdout
+    out = _judge_checkout_rule_fault(judge, failover_tree, tmp_path, "prod-euw1", elsewhere)
+    assert "prod-euw1 -> checkout.shop.mesh:8080 -> prod-use1 (sidecar of shop/frontend): link DestinationRule" in out
+    assert "[us-east-1=1 us-west-2=0]" in out
+    assert "expected eu-west-1 first, then us-east-1, then the rest" in out
 
 
 def test_failover_without_outlier_detection_is_no_failover_and_fails_the_path(
@@ -316,22 +326,13 @@ def test_failover_without_outlier_detection_is_no_failover_and_fails_the_path(
 ) -> None:
     """Istio applies locality priorities only with outlier detection: without it every region is
     equal, which is not what the configuration says."""
-    tree = tmp_path / "tree"
-    shutil.copytree(failover_tree, tree)
 
-    def no_outlier_detection(obj: dict[str, Any]) -> None:
-        policy = obj["spec"]["trafficPolicy"]
-        for level in [policy, *policy.get("portLevelSettings", [])]:
-            level.pop("outlierDetection", None)
+    def no_outlier_detection(level: dict[str, Any]) -> None:
+        level.pop("outlierDetection", None)
 
-    edit(tree, "prod-use1/destinationrule.istio-system.checkout.shop.mesh.yaml", no_outlier_detection)
-    proc = run_judge(judge, tree)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert (
-        "prod-use1 -> checkout.shop.mesh:8080 -> prod-usw2 (sidecar of shop/frontend): link DestinationRule"
-        in proc.stdout
-    )
-    assert "expected us-east-1 first, then us-west-2, then the rest" in proc.stdout
+    out = _judge_checkout_rule_fault(judge, failover_tree, tmp_path, "prod-use1", no_outlier_detection)
+    assert "prod-use1 -> checkout.shop.mesh:8080 -> prod-usw2 (sidecar of shop/frontend): link DestinationRule" in out
+    assert "expected us-east-1 first, then us-west-2, then the rest" in out
 
 
 def _locality(setting: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
