@@ -38,7 +38,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.constants import MANAGED_BY, PROXY_UID
-from components.options import child_opts
+from components.options import Dependency, child_opts
 
 CHECK_LABEL = "meshbridge.io/check"
 PATH_ANNOTATION = "meshbridge.io/check-path"
@@ -140,7 +140,7 @@ class CheckTarget:
     # what the path is made of (service, producers, SNI, policies, ...): part of the Job's name hash
     fingerprint: Mapping[str, Any] = field(default_factory=dict)
     # every object the path needs, in both clusters: the Job is created after all of them
-    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    depends_on: Sequence[Dependency] = field(default_factory=list)
 
     @property
     def is_http(self) -> bool:

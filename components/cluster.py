@@ -37,6 +37,8 @@ class MeshClusterArgs:
     kubeconfig: Optional[pulumi.Input[str]] = None
     # pulumi-kubernetes renderYamlToDirectory: manifests written there, no cluster reached
     render_directory: Optional[str] = None
+    # a cluster that is gone: its objects leave the state when its API server cannot be reached
+    delete_unreachable: bool = False
     assume_role_arn: Optional[str] = None  # IAM role the aws.Provider assumes in the cluster's account
     labels: dict[str, str] = field(default_factory=dict)  # the cluster's labels (distribute selectors)
     # a TargetGroupBinding lives in istio-system (the cluster's east-west gateway is behind the NLB):
@@ -70,9 +72,12 @@ class MeshCluster(pulumi.ComponentResource):
             cluster_identifier=name,
             render_yaml_to_directory=args.render_directory,
             enable_server_side_apply=True,
-            # a cluster that no longer exists (deleted with its infra stack) must not block every
-            # later `up`: its objects leave the state when the API server cannot be reached
-            delete_unreachable=True,
+            # an API server that cannot be reached does not stop the `up` of the other clusters:
+            # its objects keep their state and are updated by a later `up` (a warning per object)
+            skip_update_unreachable=True,
+            # a cluster that no longer exists (deleted with its infra stack), flagged in the stack
+            # file: its objects leave the state instead of failing every delete and refresh
+            delete_unreachable=args.delete_unreachable,
             # the objects are meshbridge's: `up` takes a field back from whoever changed it (a hand
             # edit, the field manager of an interrupted `up`) instead of failing on the conflict
             # (docs/runbook.md, "An interrupted `pulumi up`", "Adopting an existing Istio")

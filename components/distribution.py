@@ -18,7 +18,7 @@ from typing import Any, Optional
 import pulumi
 from pulumi_kubernetes import _utilities as k8s_utilities
 
-from components.options import child_opts
+from components.options import Dependency, child_opts
 
 
 def type_token(api_version: str, kind: str) -> str:
@@ -54,7 +54,7 @@ class DistributionArgs:
     # cluster name -> that cluster's Kubernetes provider (only the clusters the selector matched)
     targets: Mapping[str, pulumi.ProviderResource]
     # per cluster: what the objects wait for (e.g. the Istio CRDs for Istio kinds)
-    depends_on: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    depends_on: Mapping[str, Sequence[Dependency]] = field(default_factory=dict)
 
 
 class Distribution(pulumi.ComponentResource):

@@ -10,14 +10,15 @@ Install order per cluster (docs/architecture.md, "Istio install order"):
 istiod (its pods are injected by it); the Gateway object needs the gateway pods it selects. Nothing
 depends on more than it needs, and nothing crosses clusters: every cluster installs in parallel.
 
-Helm releases are `kubernetes.helm.v4.Chart` (rendered like `helm template`, per-object previews,
-CRDs applied first); the Istio charts use no hooks and no `lookup`, so nothing is lost.
+Helm releases are `components.helm.HelmChart` (rendered client-side like `helm template`, one
+resource per object: per-object previews, CRDs applied first, and a cluster whose API server is
+down is skipped instead of stopping every cluster's `up`); the Istio charts use no hooks and no
+`lookup`, so nothing is lost. A dependent waits for a chart through its `ready`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -37,7 +38,8 @@ from components.constants import (
     MANAGED_BY,
     service_fqdn,
 )
-from components.options import child_opts
+from components.helm import HelmChart, HelmChartArgs, chart_source
+from components.options import Dependency, child_opts
 
 BASE_RELEASE = "istio-base"
 ISTIOD_RELEASE = "istiod"
@@ -61,14 +63,23 @@ def istiod_release(revision: Optional[str]) -> str:
     return f"{ISTIOD_RELEASE}-{revision}" if revision else ISTIOD_RELEASE
 
 
-def _repository(repository: str, chart: str) -> dict[str, Any]:
-    """Chart and repository options for an https:// repository, an oci:// registry or a local folder
-    of charts (mesh.istio.chartDirectory: `<folder>/<chart>`)."""
-    if repository.startswith("oci://"):
-        return {"chart": f"{repository.rstrip('/')}/{chart}"}
-    if not repository.startswith("https://"):
-        return {"chart": os.path.join(repository, chart)}
-    return {"chart": chart, "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=repository)}
+def _chart(name: str, release: str, chart: str, args: Any, values: Any, opts: pulumi.ResourceOptions) -> HelmChart:
+    """One Istio chart (`base`, `istiod`, `gateway`) of `args.repository`: an https:// repository,
+    an oci:// registry or a local folder of charts (mesh.istio.chartDirectory: `<folder>/<chart>`)."""
+    source, repository = chart_source(args.repository, chart)
+    return HelmChart(
+        name,
+        HelmChartArgs(
+            release=release,
+            namespace=ISTIO_NAMESPACE,
+            chart=source,
+            repository=repository,
+            version=args.version,
+            values=values,
+            provider=args.provider,
+        ),
+        opts=opts,
+    )
 
 
 # ------------------------------------------------------------------------------ control plane
@@ -103,7 +114,7 @@ class IstioControlPlaneArgs:
     remote_pilot_address: Optional[pulumi.Input[str]] = None
     # what this cluster's Istio objects wait for besides its own istiod: for a remote of
     # primary-remote, the primary's istiod and the path to it (its validation webhook is the primary's)
-    after: tuple[pulumi.Resource, ...] = ()
+    after: tuple[Dependency, ...] = ()
 
     def __post_init__(self) -> None:
         if self.external_istiod and self.remote_pilot_address is not None:
@@ -220,12 +231,12 @@ def istiod_values(args: IstioControlPlaneArgs) -> dict[str, Any]:
 class IstioControlPlane(pulumi.ComponentResource):
     """base -> istiod on one cluster, and the mesh-wide PeerAuthentication."""
 
-    base: k8s.helm.v4.Chart
-    istiod: k8s.helm.v4.Chart
+    base: HelmChart
+    istiod: HelmChart
     peer_authentication: k8s.apiextensions.CustomResource
     # what an Istio object of this cluster waits for: istiod (CRDs from base, the validation
     # webhook), and for a remote of primary-remote the primary's istiod path
-    ready: list[pulumi.Resource]
+    ready: list[Dependency]
     istiod_service: str
     revision: Optional[str]
     version: str
@@ -241,24 +252,22 @@ class IstioControlPlane(pulumi.ComponentResource):
         child = partial(child_opts, self, args.provider)
 
         # CRDs, cluster roles and the default validating webhook; needs only the namespace
-        self.base = k8s.helm.v4.Chart(
+        self.base = _chart(
             f"{c}-istio-base",
-            name=BASE_RELEASE,
-            namespace=ISTIO_NAMESPACE,
-            version=args.version,
-            values=base_values(args.revision, remote=args.remote_pilot_address is not None),
-            **_repository(args.repository, "base"),
-            opts=child(depends_on=[args.namespace], transforms=[retain_crds]),
+            BASE_RELEASE,
+            "base",
+            args,
+            base_values(args.revision, remote=args.remote_pilot_address is not None),
+            child(depends_on=[args.namespace], transforms=[retain_crds]),
         )
         # istiod must find `cacerts` at its first start, or it self-signs for good
-        self.istiod = k8s.helm.v4.Chart(
+        self.istiod = _chart(
             f"{c}-istiod",
-            name=self.istiod_service,
-            namespace=ISTIO_NAMESPACE,
-            version=args.version,
-            values=istiod_values(args),
-            **_repository(args.repository, "istiod"),
-            opts=child(depends_on=[args.cacerts, self.base]),
+            self.istiod_service,
+            "istiod",
+            args,
+            istiod_values(args),
+            child(depends_on=[args.cacerts, self.base.ready]),
         )
         # mesh-wide: a PeerAuthentication named `default` in the root namespace; it needs the CRD
         # and, the validation webhook failing closed (validationFailurePolicy: Fail), a running istiod
@@ -272,9 +281,11 @@ class IstioControlPlane(pulumi.ComponentResource):
                 labels=dict(MANAGED_BY),
             ),
             spec={"mtls": {"mode": args.mtls_mode}},
-            opts=child(depends_on=[self.base, self.istiod, *args.after]),
+            opts=child(depends_on=[self.base.ready, self.istiod.ready, *args.after]),
         )
-        self.ready = [self.istiod, *args.after]
+        self.ready = [self.istiod.ready, *args.after]
+        # what waits for all of this component: it, and its charts' objects (registered later)
+        self.whole: list[Dependency] = [self, self.base.ready, self.istiod.ready]
         self.register_outputs(
             {
                 "cluster": c,
@@ -298,7 +309,7 @@ class EastWestGatewayArgs:
     version: str  # gateway chart version (x.y.z), the control plane's
     repository: str  # https:// chart repository, oci:// registry or a local folder of charts
     provider: k8s.Provider  # the cluster's kubernetes provider
-    istiod: pulumi.Resource  # the istiod release the gateway pods are injected by
+    istiod: Dependency  # the istiod release the gateway pods are injected by (its `ready`)
     # hosts the gateway passes through (AUTO_PASSTHROUGH): the real FQDNs this cluster exports
     # (none: no `cross-network-gateway`, as in a remote cluster of primary-remote, whose gateway
     # takes the primary's Gateway objects, or a discovery cluster that exports nothing)
@@ -313,7 +324,7 @@ class EastWestGatewayArgs:
     load_balancer_ip: Optional[str] = None
     # what the gateway pods need besides this cluster's istiod release: for a remote of
     # primary-remote, the primary's istiod path (its pods are injected by the primary's istiod)
-    after: tuple[pulumi.Resource, ...] = ()
+    after: tuple[Dependency, ...] = ()
 
     def __post_init__(self) -> None:
         wild = [h for h in self.hosts if "*" in h]
@@ -419,7 +430,7 @@ def istiod_virtual_service_spec(revision: Optional[str]) -> dict[str, Any]:
 class EastWestGateway(pulumi.ComponentResource):
     """The `istio-eastwestgateway` release and its `cross-network-gateway` Gateway on one cluster."""
 
-    release: k8s.helm.v4.Chart
+    release: HelmChart
     gateway: Optional[k8s.apiextensions.CustomResource]  # none without hosts
     istiod_gateway: Optional[k8s.apiextensions.CustomResource]  # primary-remote's primary only
     istiod_virtual_service: Optional[k8s.apiextensions.CustomResource]  # primary-remote's primary only
@@ -435,15 +446,16 @@ class EastWestGateway(pulumi.ComponentResource):
 
         child = partial(child_opts, self, args.provider)
 
-        self.release = k8s.helm.v4.Chart(
+        self.release = _chart(
             f"{c}-istio-eastwestgateway",
-            name=EASTWEST_RELEASE,
-            namespace=ISTIO_NAMESPACE,
-            version=args.version,
-            values=gateway_values(args),
-            **_repository(args.repository, "gateway"),
-            opts=child(depends_on=[args.istiod, *args.after]),
+            EASTWEST_RELEASE,
+            "gateway",
+            args,
+            gateway_values(args),
+            child(depends_on=[args.istiod, *args.after]),
         )
+        # what waits for all of this component: it, and its chart's objects (registered later)
+        self.whole: list[Dependency] = [self, self.release.ready]
         self.gateway = None
         if args.hosts:
             self.gateway = self._gateway(child, args)
@@ -457,7 +469,7 @@ class EastWestGateway(pulumi.ComponentResource):
                 kind="Gateway",
                 metadata=meta(name=ISTIOD_GATEWAY),
                 spec=istiod_gateway_spec(args.revision),
-                opts=child(depends_on=[args.istiod, self.release]),
+                opts=child(depends_on=[args.istiod, self.release.ready]),
             )
             self.istiod_virtual_service = k8s.apiextensions.CustomResource(
                 f"{c}-{ISTIOD_VIRTUAL_SERVICE}",
@@ -489,5 +501,5 @@ class EastWestGateway(pulumi.ComponentResource):
             ),
             spec=cross_network_gateway_spec(args.hosts),
             # the gateway pods to select, and istiod to answer the validation webhook
-            opts=child(depends_on=[args.istiod, self.release]),
+            opts=child(depends_on=[args.istiod, self.release.ready]),
         )

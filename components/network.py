@@ -58,7 +58,7 @@ from components.constants import (
     PART_OF_LABEL,
     partition,
 )
-from components.options import child_opts
+from components.options import Dependency, child_opts
 
 TGB_API_VERSION = "elbv2.k8s.aws/v1beta1"
 # fields of a TargetGroupBinding's spec the controller's webhook refuses to change
@@ -130,7 +130,7 @@ class GatewayBindingArgs:
     """What the TargetGroupBinding of a PrivateGateway waits for besides the namespace and the listener."""
 
     # the east-west gateway release, whose Service the binding names
-    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    depends_on: Sequence[Dependency] = field(default_factory=tuple)
 
 
 class PrivateGateway(pulumi.ComponentResource):

@@ -10,3 +10,8 @@ import pulumi
 
 def child_opts(parent: pulumi.Resource, provider: pulumi.ProviderResource, **kwargs: Any) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, provider=provider, **kwargs)
+
+
+# what a resource can wait for: a resource, or an Output that gives one once what it stands for
+# exists (a chart's `ready`: components/helm.py)
+Dependency = pulumi.Input[pulumi.Resource]

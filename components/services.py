@@ -43,7 +43,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.constants import GATEWAY_PORT, MANAGED_BY, service_fqdn
-from components.options import child_opts
+from components.options import Dependency, child_opts
 
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -119,7 +119,7 @@ def baseline_policy(
     selector: Mapping[str, str],
     provider: pulumi.ProviderResource,
     parent: pulumi.Resource,
-    depends_on: Sequence[pulumi.Resource] = (),
+    depends_on: Sequence[Dependency] = (),
 ) -> k8s.apiextensions.CustomResource:
     """The allow-nothing baseline of an exported workload, owned apart from the export's ALLOW policy.
 
@@ -196,7 +196,7 @@ class ServiceExportArgs:
     # name of the headless twin Service to create (the local endpoint of a failover host), if any
     local_twin: Optional[str] = None
     # e.g. the Istio CRDs / istiod of the cluster
-    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    depends_on: Sequence[Dependency] = field(default_factory=list)
 
 
 def service_ports(ports: Sequence[ServicePort]) -> list[k8s.core.v1.ServicePortArgs]:
@@ -338,7 +338,7 @@ class RemoteEndpoint:
     # what must exist in the producer before a consumer is pointed at it (published): its
     # TargetGroupBinding and listener, its `cross-network-gateway` (the host), the export's
     # AuthorizationPolicy; the ServiceEntry and DestinationRule wait for them
-    ready: Sequence[pulumi.Resource] = ()
+    ready: Sequence[Dependency] = ()
 
 
 @dataclass(frozen=True)
@@ -381,7 +381,7 @@ class ServiceImportArgs:
     # connectivity with IPv4 gateway addresses, as Istio's multicluster samples), else DNS
     resolution: Literal["DNS", "STATIC"] = "DNS"
     # what the objects wait for: istiod of the cluster, the import namespace, the local twin's export
-    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    depends_on: Sequence[Dependency] = field(default_factory=list)
 
     @property
     def failover(self) -> bool:

@@ -22,7 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.constants import ACCESS_LOG_PROVIDER, ISTIO_NAMESPACE, MANAGED_BY, MESH_TELEMETRY, TRACING_PROVIDER
-from components.options import child_opts
+from components.options import Dependency, child_opts
 
 TELEMETRY_API = "telemetry.istio.io/v1"
 TRACING_KINDS = ("opentelemetry", "zipkin")
@@ -47,7 +47,7 @@ class MeshTelemetryArgs:
     tracing_provider: Optional[str] = None
     sampling_percentage: float = 1.0
     # the cluster's istiod (CRDs, validation webhook, the extension providers in its meshConfig)
-    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    depends_on: Sequence[Dependency] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.sampling_percentage <= 100.0):

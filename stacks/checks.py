@@ -31,6 +31,7 @@ from components.checks import (
     fingerprint,
     job_name,
 )
+from components.options import Dependency
 from components.services import sni
 from stacks import names
 from stacks.clusters import Clusters
@@ -202,12 +203,12 @@ def wire_checks(
     def distributed(cluster: str) -> list[pulumi.Resource]:
         return [obj for d in distributions.by_name.values() for obj in d.objects.get(cluster, [])]
 
-    def cluster_parts(cluster: str) -> list[pulumi.Resource]:
-        return [control_planes.by_cluster[cluster], pki.cacerts[cluster], *distributed(cluster)]
+    def cluster_parts(cluster: str) -> list[Dependency]:
+        return [*control_planes.by_cluster[cluster].whole, pki.cacerts[cluster], *distributed(cluster)]
 
-    def path_needs(s: ServiceSpec, c: str) -> list[pulumi.Resource]:
+    def path_needs(s: ServiceSpec, c: str) -> list[Dependency]:
         """Everything a path of `s` into consumer `c` needs besides the host's own import objects."""
-        needs: list[pulumi.Resource] = [*cluster_parts(c)]
+        needs: list[Dependency] = [*cluster_parts(c)]
         if c in imports.namespaces:
             needs.append(imports.namespaces[c])
         for p in cfg.remote_producers(s, c):
@@ -215,7 +216,7 @@ def wire_checks(
                 needs.append(network.endpoints[(c, p)])
             if p in network.gateways:  # AWS modes: the producer's NLB (none in local connectivity)
                 needs.append(network.gateways[p])
-            needs.extend([eastwest.by_cluster[p], exports.by_key[(s.key, p)], *cluster_parts(p)])
+            needs.extend([*eastwest.by_cluster[p].whole, exports.by_key[(s.key, p)], *cluster_parts(p)])
             # a discovered service: the istiod serving c reads p through a remote secret (none when
             # p is that istiod's own cluster)
             holder = str(cfg.mesh.primary_cluster) if c in remotes else c
@@ -226,7 +227,7 @@ def wire_checks(
         return needs
 
     targets: dict[str, list[CheckTarget]] = {}
-    needs_of: dict[tuple[str, str], list[pulumi.Resource]] = {}
+    needs_of: dict[tuple[str, str], list[Dependency]] = {}
     for pc in plan_checks(cfg):
         s, c, t = pc.service, pc.cluster, pc.target
         if (s.key, c) not in needs_of:

@@ -118,6 +118,7 @@ def wire_clusters(cfg: MeshConfig, readiness_gate: Collection[str]) -> Clusters:
                 aws=aws,
                 kube_context=spec.kubernetes.context,
                 render_directory=spec.kubernetes.render_yaml_to_directory,
+                delete_unreachable=spec.kubernetes.delete_unreachable,
                 kubeconfig=inputs.kubeconfig,
                 assume_role_arn=spec.aws.assume_role_arn,
                 labels=dict(spec.labels),

@@ -409,6 +409,10 @@ class KubernetesAccess(Model):
     kubeconfig: Optional[str] = Field(None, min_length=1, max_length=1024 * 1024)
     # pulumi-kubernetes renderYamlToDirectory: write the manifests there, reach no cluster (docs/e2e.md)
     render_yaml_to_directory: Optional[Annotated[str, AfterValidator(_text(1024))]] = Field(None, min_length=1)
+    # pulumi-kubernetes deleteUnreachable: while the API server cannot be reached, a delete or a
+    # refresh drops the cluster's objects from the state (a cluster that is gone: docs/runbook.md,
+    # "Removing a cluster"); off, they fail and the objects stay in the state
+    delete_unreachable: bool = False
 
     @field_validator("kubeconfig")
     @classmethod

@@ -20,6 +20,7 @@ import pulumi
 from components.constants import GATEWAY_PORT
 from components.discovery import IstioReader, IstioReaderArgs, RemoteSecret, RemoteSecretArgs
 from components.istio import cluster_local_settings
+from components.options import Dependency
 from stacks import names
 from stacks.clusters import Clusters
 from stacks.config_model import MeshConfig
@@ -127,7 +128,7 @@ def wire_discovery(cfg: MeshConfig, clusters: Clusters, network: Network) -> Dis
 
 def remote_prerequisites(
     cfg: MeshConfig, network: Network, discovery: Discovery, control_planes: ControlPlanes, eastwest: EastWestGateways
-) -> dict[str, list[pulumi.Resource]]:
+) -> dict[str, list[Dependency]]:
     """primary-remote: what each remote's Istio objects and east-west gateway wait for. A remote has
     no istiod: its pods are injected, and its Istio objects validated, by the primary's istiod,
     reached through the primary's east-west gateway (istiod Gateway and VirtualService, the NLB's
@@ -139,11 +140,11 @@ def remote_prerequisites(
         return {}
     primary = str(cfg.mesh.primary_cluster)
     gateway = eastwest.by_cluster[primary]
-    path: list[pulumi.Resource] = [control_planes.by_cluster[primary].istiod, gateway.release]
+    path: list[Dependency] = [control_planes.by_cluster[primary].istiod.ready, gateway.release.ready]
     path += [r for r in (gateway.istiod_gateway, gateway.istiod_virtual_service) if r is not None]
     if primary in network.gateways:
         path += [*network.gateways[primary].istiod_bindings, *network.gateways[primary].istiod_listeners]
-    found: dict[str, list[pulumi.Resource]] = {}
+    found: dict[str, list[Dependency]] = {}
     for remote in cfg.remote_clusters():
         link = network.endpoints.get((remote, primary))
         found[remote] = [*path, *([link] if link is not None else []), discovery.remote_secrets[(primary, remote)]]

@@ -21,6 +21,7 @@ from components.istio import (
     IstioControlPlane,
     IstioControlPlaneArgs,
 )
+from components.options import Dependency
 from components.telemetry import tracing_extension_provider
 from stacks import names
 from stacks.clusters import Clusters
@@ -44,7 +45,7 @@ class ControlPlanes:
 
     by_cluster: dict[str, IstioControlPlane] = field(default_factory=dict)
 
-    def ready(self, cluster: str) -> list[pulumi.Resource]:
+    def ready(self, cluster: str) -> list[Dependency]:
         """What an Istio object in `cluster` waits for: istiod (CRDs from base, validation webhook),
         for a remote of primary-remote also the primary's istiod path."""
         return list(self.by_cluster[cluster].ready)
@@ -82,7 +83,7 @@ def wire_control_planes(
     pki: Pki,
     istiod: Optional[Mapping[str, IstiodSettings]] = None,
     only: Optional[Collection[str]] = None,
-    after: Optional[Mapping[str, Sequence[pulumi.Resource]]] = None,
+    after: Optional[Mapping[str, Sequence[Dependency]]] = None,
     planes: Optional[ControlPlanes] = None,
 ) -> ControlPlanes:
     """An `IstioControlPlane` per cluster (of `only`, when given, added to `planes`); `istiod`: the
@@ -127,7 +128,7 @@ def wire_eastwest(
     control_planes: ControlPlanes,
     exported_hosts: Mapping[str, Sequence[str]],
     only: Optional[Collection[str]] = None,
-    after: Optional[Mapping[str, Sequence[pulumi.Resource]]] = None,
+    after: Optional[Mapping[str, Sequence[Dependency]]] = None,
     gateways: Optional[EastWestGateways] = None,
 ) -> EastWestGateways:
     """An east-west gateway for every cluster with exported hosts (cluster -> real FQDNs, from the
@@ -156,7 +157,7 @@ def wire_eastwest(
                 repository=chart_source(settings),
                 revision=settings.revision,
                 provider=cluster.k8s_provider,
-                istiod=control_planes.by_cluster[spec.name].istiod,
+                istiod=control_planes.by_cluster[spec.name].istiod.ready,
                 hosts=tuple(hosts),
                 expose_istiod=spec.name == primary,
                 service_type="LoadBalancer" if local is not None else "ClusterIP",

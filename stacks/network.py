@@ -213,5 +213,5 @@ def bind_gateways(network: Network, eastwest: EastWestGateways, only: Optional[C
     for producer, gateway in network.gateways.items():
         if only is not None and producer not in only:
             continue
-        gateway.bind(GatewayBindingArgs(depends_on=[eastwest.by_cluster[producer].release]))
+        gateway.bind(GatewayBindingArgs(depends_on=[eastwest.by_cluster[producer].release.ready]))
     return network

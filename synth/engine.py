@@ -33,6 +33,12 @@ SECRET = "[secret]"
 SECRET_CONFIG_PLACEHOLDER = "[secret from the stack file; encrypted, not readable offline]"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
+# pulumi-kubernetes' client-side chart render (components/helm.py); synth renders the charts apart
+# (synth/judge.py, with Istio's own Helm renderer), so the mock answers it with one stand-in object
+# per chart, recorded as the chart itself: what waits for a chart shows the chart as its dependency
+HELM_TEMPLATE = "kubernetes:helm:template"
+CHART_STAND_IN = {"apiVersion": "synth.meshbridge.dev/v1", "kind": "RenderedChart"}
+CHART_STAND_IN_TYPE = "kubernetes:synth.meshbridge.dev/v1:RenderedChart"
 SA_TOKEN_SECRET = "kubernetes.io/service-account-token"
 
 
@@ -159,7 +165,18 @@ class SynthMocks(pmocks.Mocks):
             name = str(args.args.get("name"))
             outputs = (self.stack_outputs or {}).get(name, {})
             return {"name": name, "outputs": outputs, "secretOutputNames": []}, []
+        if args.token == HELM_TEMPLATE:
+            opts = json.loads(str(args.args.get("jsonOpts")))
+            meta = {"name": opts.get("release_name"), "namespace": opts.get("namespace")}
+            return {"result": [{**CHART_STAND_IN, "metadata": meta}]}, []
         raise NotImplementedError(f"synth has no offline answer for the provider function {args.token}")
+
+
+def _alias(alias: Any) -> str:
+    """An alias as synth records it: the URN, the former name, or `type:<former type>`."""
+    if not alias.HasField("spec"):
+        return str(alias.urn)
+    return str(alias.spec.name or f"type:{alias.spec.type}")
 
 
 def _provider_urn(ref: str) -> str:
@@ -173,10 +190,12 @@ class RecordingMonitor(pmocks.MockMonitor):
         self.registrations: list[Registration] = []
         self.stack_outputs: Optional[dict[str, Any]] = None
         self._lock = threading.Lock()
+        # a chart's stand-in object (SynthMocks.call) -> the chart's URN
+        self._stand_ins: dict[str, str] = {}
 
     def _record(self, request: Any, urn: str, state: dict[str, Any], read: bool) -> None:
         inputs = rpc.deserialize_properties(request.properties if read else request.object)
-        aliases = [] if read else [a.spec.name if a.HasField("spec") else a.urn for a in request.aliases]
+        aliases = [] if read else [_alias(a) for a in request.aliases]
         reg = Registration(
             urn=urn,
             type=request.type,
@@ -186,7 +205,7 @@ class RecordingMonitor(pmocks.MockMonitor):
             remote=False if read else bool(request.remote),
             provider=_provider_urn(request.provider),
             providers={} if read else {k: _provider_urn(v) for k, v in request.providers.items()},
-            dependencies=[] if read else sorted(set(request.dependencies)),
+            dependencies=[] if read else sorted({self._stand_ins.get(d, d) for d in request.dependencies}),
             inputs=inputs,
             state=state,
             protect=False if read else bool(request.protect),
@@ -215,7 +234,10 @@ class RecordingMonitor(pmocks.MockMonitor):
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type == CHART_STAND_IN_TYPE:
+            with self._lock:
+                self._stand_ins[response.urn] = request.parent
+        elif request.type != "pulumi:pulumi:Stack":
             self._record(request, response.urn, self.resources[response.urn].state, read=False)
         return response
 
@@ -418,6 +440,7 @@ def run_component(
     stack: str = "component",
     fakes: Optional[list[Fake]] = None,
     config: Optional[dict[str, str]] = None,
+    mocks: Optional[SynthMocks] = None,
 ) -> SynthResult:
     """Run `build` alone on the mock engine, as the whole program of stack `stack`, and record what it
     registers: one component (and the providers it needs) without the rest of the mesh, e.g.
@@ -425,9 +448,11 @@ def run_component(
         run_component(lambda: PrivateGateway("gw", PrivateGatewayArgs(..., aws_provider=aws.Provider("aws"))))
 
     Cases that no stack file reaches (an import with only a local endpoint, a gateway in routed mode)
-    are tested this way. Exceptions raised by `build` (a component refusing its args) propagate."""
+    are tested this way. Exceptions raised by `build` (a component refusing its args) propagate.
+    `mocks`: other answers of the mock engine (a chart's rendered objects: tests/test_day_two.py)."""
     result = SynthResult(stack=stack, config_file=Path("<component>"))
-    return _run_on_mocks(result, SynthMocks(None, {}, list(fakes or [])), dict(config or {}), [], build)
+    mocks = mocks if mocks is not None else SynthMocks(None, {}, list(fakes or []))
+    return _run_on_mocks(result, mocks, dict(config or {}), [], build)
 
 
 # ----------------------------------------------------------------------------- redaction

@@ -17,7 +17,7 @@ from synth.engine import SECRET, Registration, SynthResult, redact, unwrap
 from synth.judge import write_judge
 
 MARKER = ".meshbridge-synth"
-HELM_CHART = "kubernetes:helm.sh/v4:Chart"
+HELM_CHART = "meshbridge:helm:Chart"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 
 

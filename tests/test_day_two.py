@@ -5,12 +5,17 @@ which services multi-primary makes global (sameness), and rotations that create 
 
 from __future__ import annotations
 
+import copy
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pulumi
+import pulumi_kubernetes as k8s
 import pytest
 
+from components.helm import CHART_TYPE, V4_CHART_TYPE, HelmChart, HelmChartArgs, chart_source, template_options
 from components.services import (
     AllowedCaller,
     ServiceExportArgs,
@@ -19,7 +24,16 @@ from components.services import (
     baseline_policy_name,
 )
 from policy.rules import ADVISORY, RESOURCE_RULES, Res, intermediate_ca_expiry
-from synth.engine import Registration, SynthResult, run_program, unwrap
+from synth.engine import (
+    HELM_TEMPLATE,
+    Registration,
+    SynthMocks,
+    SynthResult,
+    redact,
+    run_component,
+    run_program,
+    unwrap,
+)
 from synth.render import helm_releases, summary
 from tests.conftest import all_of, of_type, run_variant, set_at
 
@@ -409,3 +423,103 @@ def test_a_model_switch_is_refused_without_its_migration_flag(tmp_path: Path) ->
         cfg["meshbridge:mesh"]["migration"] = {"fromModel": "multi-primary"}
 
     assert run_variant(tmp_path, acknowledged, stack_outputs=_deployed(model="multi-primary")).ok
+
+
+# ------------------------------------------------------- a cluster that is down (item 1)
+
+CHART_OBJECTS = [
+    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "istiod", "namespace": "istio-system"}},
+    {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gateways.networking.istio.io"},
+        "spec": {"group": "networking.istio.io"},
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "istio-reader-token", "namespace": "istio-system"},
+        "data": {"token": "c2VjcmV0"},
+    },
+]
+
+
+class RenderingMocks(SynthMocks):
+    """The mock engine, answering the chart render with given objects (as the provider would)."""
+
+    def __init__(self, objects: list[dict[str, Any]]):
+        super().__init__(None, {}, [])
+        self.objects = objects
+        self.renders: list[dict[str, Any]] = []
+
+    def call(self, args: Any) -> Any:
+        if args.token == HELM_TEMPLATE:
+            self.renders.append(json.loads(args.args["jsonOpts"]))
+            return {"result": copy.deepcopy(self.objects)}, []
+        return super().call(args)
+
+
+def test_charts_are_the_programs_own_resources_with_the_v4_charts_urns() -> None:
+    """A `helm.v4.Chart` is built by the provider's Construct, which refuses a cluster it cannot
+    reach and stops every cluster's `up`. The chart is rendered client-side instead and each object
+    registered by the program (so `skipUpdateUnreachable` covers it), with the v4 Chart's names and an
+    alias of its type (a deployed stack keeps its URNs), CRDs first, Secret data secret, and a
+    dependent that waits for `ready` waits for every object."""
+    mocks = RenderingMocks(CHART_OBJECTS)
+
+    def build() -> None:
+        provider = k8s.Provider("c-k8s")
+        chart = HelmChart(
+            "c-istiod",
+            HelmChartArgs(
+                release="istiod",
+                namespace="istio-system",
+                chart="istiod",
+                repository="https://charts.example",
+                version="1.30.3",
+                values={"global": {"network": "n"}},
+                provider=provider,
+            ),
+        )
+        k8s.core.v1.ConfigMap("after", opts=pulumi.ResourceOptions(provider=provider, depends_on=[chart.ready]))
+
+    result = run_component(build, mocks=mocks)
+    assert mocks.renders == [
+        {
+            "release_name": "istiod",
+            "namespace": "istio-system",
+            "version": "1.30.3",
+            "values": {"global": {"network": "n"}},
+            "chart": "istiod",
+            "fetch_opts": {"repo": "https://charts.example", "version": "1.30.3"},
+        }
+    ]
+    chart = by_name(result, CHART_TYPE)["c-istiod"]
+    assert not chart.remote and chart.aliases == [f"type:{V4_CHART_TYPE}"]
+    objects = {r.name: r for r in result.registrations if r.parent == chart.urn}
+    assert sorted(objects) == [
+        "c-istiod:gateways.networking.istio.io",
+        "c-istiod:istio-system/istio-reader-token",
+        "c-istiod:istio-system/istiod",
+    ]
+    crd = objects["c-istiod:gateways.networking.istio.io"]
+    assert crd.type == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+    for name in ("c-istiod:istio-system/istiod", "c-istiod:istio-system/istio-reader-token"):
+        assert objects[name].dependencies == [crd.urn], name
+        assert objects[name].provider.endswith("::c-k8s")
+    assert objects["c-istiod:istio-system/istiod"].type == "kubernetes:core/v1:ServiceAccount"
+    assert redact(objects["c-istiod:istio-system/istio-reader-token"].inputs)["data"] == "[secret]"
+    after = by_name(result, "kubernetes:core/v1:ConfigMap")["after"]
+    assert set(after.dependencies) == {r.urn for r in objects.values()}
+
+
+def test_a_local_chart_folder_and_an_oci_registry_render_without_a_repository() -> None:
+    provider_args = {"release": "r", "namespace": "ns", "version": "1.0.0", "values": {}}
+    local = HelmChartArgs(chart="/charts/base", provider=None, **provider_args)  # type: ignore[arg-type]
+    oci = HelmChartArgs(chart="oci://registry.example/istio/base", provider=None, **provider_args)  # type: ignore[arg-type]
+    assert chart_source("/charts", "base") == ("/charts/base", None)
+    assert chart_source("oci://registry.example/istio/", "base") == ("oci://registry.example/istio/base", None)
+    assert chart_source("https://charts.example", "base") == ("base", "https://charts.example")
+    assert template_options(local, {})["path"] == "/charts/base" and "chart" not in template_options(local, {})
+    assert template_options(oci, {})["chart"] == "oci://registry.example/istio/base"
+    assert "fetch_opts" not in template_options(oci, {})

@@ -34,7 +34,7 @@ TGB = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
 SERVICE = "aws:ec2/vpcEndpointService:VpcEndpointService"
 SG_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_OUT = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-CHART = "kubernetes:helm.sh/v4:Chart"
+CHART = "meshbridge:helm:Chart"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 PEER_AUTHN = "kubernetes:security.istio.io/v1:PeerAuthentication"
 
@@ -345,11 +345,19 @@ def test_cidr_and_cidrs_together_are_refused(tmp_path: Path) -> None:
 # ------------------------------------------------------------------- minor items (10 and 11)
 
 
-def test_kubernetes_providers_let_a_removed_cluster_go(staging: SynthResult) -> None:
+def test_kubernetes_providers_skip_a_cluster_that_is_down_and_forget_one_only_when_flagged(
+    tmp_path: Path, staging: SynthResult
+) -> None:
+    """skipUpdateUnreachable always (one API server down does not stop the others' `up`: issue 26);
+    deleteUnreachable only for a cluster flagged gone (a refresh during an outage keeps the state)."""
     providers = of_type(staging, K8S_PROVIDER)
     assert providers
     for p in providers:
-        assert str(inputs(p)["deleteUnreachable"]).lower() == "true", p.name
+        assert str(inputs(p)["skipUpdateUnreachable"]).lower() == "true", p.name
+        assert str(inputs(p).get("deleteUnreachable", "false")).lower() == "false", p.name
+    gone = run_variant(tmp_path, set_at(["meshbridge:clusters", 0, "kubernetes", "deleteUnreachable"], True))
+    flagged = {p.name: str(inputs(p).get("deleteUnreachable", "false")).lower() for p in of_type(gone, K8S_PROVIDER)}
+    assert flagged == {"cluster-a-k8s": "true", "cluster-b-k8s": "false"}
 
 
 def test_istio_crds_are_retained_when_a_cluster_leaves(staging: SynthResult) -> None:

@@ -16,7 +16,7 @@ from tests.conftest import delete_at as _drop
 from tests.conftest import set_at as _set
 
 A_ADDR, B_ADDR = "172.18.255.200", "172.18.255.220"
-CHART = "kubernetes:helm.sh/v4:Chart"
+CHART = "meshbridge:helm:Chart"
 CA_DATA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUMKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
 
 

@@ -724,7 +724,7 @@ def test_multi_root_reaches_istiod(rotation: dict[int, PkiRun]) -> None:
         charts = [
             r
             for r in run.result.registrations
-            if r.type == "kubernetes:helm.sh/v4:Chart" and unwrap(r.inputs).get("chart") == "istiod"
+            if r.type == "meshbridge:helm:Chart" and unwrap(r.inputs).get("chart") == "istiod"
         ]
         return {r.name: "ISTIO_MULTIROOT_MESH" in json.dumps(unwrap(r.inputs).get("values", {})) for r in charts}
 

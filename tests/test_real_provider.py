@@ -111,7 +111,7 @@ def test_skip_await_only_where_a_controller_would_be_awaited() -> None:
     headless = {"metadata": {}, "spec": {"selector": {"app": "x"}, "clusterIP": "None"}}
     assert transformed("kubernetes:core/v1:Service", headless) is None
     assert transformed("kubernetes:core/v1:ConfigMap", {"metadata": {}}) is None
-    assert transformed("kubernetes:helm.sh/v4:Chart", {}, custom=False) is None
+    assert transformed("meshbridge:helm:Chart", {}, custom=False) is None
     job = {"metadata": {"annotations": {"pulumi.com/replaceUnready": "true", "a": "b"}}}
     out = transformed("kubernetes:batch/v1:Job", job)
     assert out and out["metadata"]["annotations"] == {

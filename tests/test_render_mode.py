@@ -14,7 +14,7 @@ from synth.render import helm_releases
 from tests.conftest import run_variant
 
 PROJECT = Path(__file__).resolve().parent.parent
-CHART = "kubernetes:helm.sh/v4:Chart"
+CHART = "meshbridge:helm:Chart"
 
 
 def chart_folder(tmp_path: Path, charts: tuple[str, ...] = ("base", "istiod", "gateway")) -> Path:

@@ -194,7 +194,7 @@ def test_urns_are_the_real_engines(staging: SynthResult) -> None:
     prefix = "urn:pulumi:staging::meshbridge::"
     assert by_name["cluster-a"] == f"{prefix}meshbridge:cluster:MeshCluster::cluster-a"
     assert by_name["cluster-a-istiod"] == (
-        f"{prefix}meshbridge:cluster:MeshCluster$meshbridge:istio:IstioControlPlane$kubernetes:helm.sh/v4:Chart"
+        f"{prefix}meshbridge:cluster:MeshCluster$meshbridge:istio:IstioControlPlane$meshbridge:helm:Chart"
         "::cluster-a-istiod"
     )
     assert not [u for u in by_name.values() if "pulumi:pulumi:Stack$" in u]

@@ -29,7 +29,7 @@ TD = "cluster.local"
 S = "meshbridge:services"
 D = "meshbridge:distribute"
 TGB = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
-HELM = "kubernetes:helm.sh/v4:Chart"
+HELM = "meshbridge:helm:Chart"
 READINESS_GATE = "elbv2.k8s.aws/pod-readiness-gate-inject"
 
 

@@ -79,7 +79,7 @@ PROGRAM = ("__main__.py", "Pulumi.yaml", "components", "stacks", "policy")
 CHARTS = {"base": "base", "istiod": "istio-control/istio-discovery", "gateway": "gateway"}
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 # in the URN of an object that a Chart component registered
-CHART_CHILD = "kubernetes:helm.sh/v4:Chart$"
+CHART_CHILD = "meshbridge:helm:Chart$"
 POLICY_PACK = "meshbridge-invariants"
 HOST = ROOT / "tools/pulumi/pulumi_client_host.py"
 PRELOAD = Path(__file__).resolve().parent / "skip_await.py"
@@ -979,11 +979,15 @@ def run_with(env: Env, work: Path, charts: Path, servers: dict[str, ApiServer]) 
     interrupted = fault_interrupted_up(env, project, servers, added)
     # fault 2: drift: objects we own edited by hand
     fault_drift(env, project, servers, added)
-    # fault 3: cluster-c's API server stops in the middle of the up that removes cluster-c again
+    # fault 3: cluster-c's API server is down for a whole up that changes every cluster
+    dead = fault_dead_cluster(env, project, servers, added_doc, added)
+    # fault 4: cluster-c's API server stops in the middle of the up that removes cluster-c again
     write_stack(project, doc)
     fault_outage(env, project, servers, expected, added)
     print(
-        f"e2e faults: interrupted up resumed ({interrupted}), api server outage recovered, drift restored", flush=True
+        f"e2e faults: interrupted up resumed ({interrupted}), drift restored, {dead}, "
+        "api server outage in a removal recovered",
+        flush=True,
     )
 
     # examples/consumer reads the mesh stack through a real StackReference (in render mode)
@@ -1124,6 +1128,59 @@ def fault_drift(env: Env, project: Path, servers: dict[str, ApiServer], added: E
     expect(svc["metadata"]["labels"].get(label) == "network-a", f"the label is not restored: {svc['metadata']}")
     secret = b.get("v1", "Secret", "istio-system", "cacerts") or {}
     expect(secret["data"]["root-cert.pem"] != forged, "the cacerts key is not restored")
+
+
+# the provider's warning for an object of a cluster it cannot reach (`skipUpdateUnreachable`), as the
+# Diagnostics section of a pulumi command prints it: `  <type> (<name>):` then the warning
+SKIPPED = re.compile(
+    r"^\s+(?P<type>[\w.:/-]+) \((?P<name>[^)]+)\):\n\s+warning: Cluster is unreachable but skipUpdateUnreachable",
+    re.MULTILINE,
+)
+
+
+def peer_authentication_mode(server: ApiServer) -> str:
+    found = server.client().get("security.istio.io/v1", "PeerAuthentication", "istio-system", "default") or {}
+    return str(found.get("spec", {}).get("mtls", {}).get("mode"))
+
+
+def fault_dead_cluster(
+    env: Env, project: Path, servers: dict[str, ApiServer], added_doc: dict[str, Any], added: Expected
+) -> str:
+    """Issue 26: cluster-c's API server is down for a whole `up` that changes every cluster (mesh
+    mTLS STRICT -> PERMISSIVE: each cluster's PeerAuthentication `default`). The up succeeds:
+    cluster-a and cluster-b are updated in it, and every object of cluster-c is skipped with the
+    provider's warning (none of another cluster). With the server back (same data) cluster-c still
+    has the old mode, and the next up updates it. The stack file is then restored."""
+    server = servers["cluster-c"]
+    changed = copy.deepcopy(added_doc)
+    changed["config"]["meshbridge:mesh"]["mtls"] = "PERMISSIVE"
+    write_stack(project, changed)
+    server.stop()
+    code, out, err = env.pulumi_status(project, "up", "--yes", "--skip-preview", program=True)
+    server.start()
+    expect(code == 0, f"an up with cluster-c's API server down failed:\n{(out + err)[-2000:]}")
+    skipped = {m["name"] for m in SKIPPED.finditer(out + err)}
+    expect(bool(skipped), f"the up warns of no skipped object:\n{(out + err)[-1500:]}")
+    expect(all(n.startswith("cluster-c") for n in skipped), f"objects of other clusters skipped: {sorted(skipped)}")
+    expect(
+        {"cluster-c-mesh-peer-authentication", "cluster-c-istiod:istio-system/istiod"} <= skipped,
+        f"cluster-c's PeerAuthentication or istiod chart not among the skipped: {sorted(skipped)[:10]}",
+    )
+    modes = {c: peer_authentication_mode(servers[c]) for c in CLUSTERS}
+    expect(
+        modes == {"cluster-a": "PERMISSIVE", "cluster-b": "PERMISSIVE", "cluster-c": "STRICT"},
+        f"after the up with cluster-c down: {modes}",
+    )
+    env.pulumi(project, "up", "--yes", "--skip-preview", program=True)
+    caught_up = peer_authentication_mode(server)
+    expect(caught_up == "PERMISSIVE", f"cluster-c after its server is back and an up: {caught_up}")
+    write_stack(project, added_doc)
+    env.pulumi(project, "up", "--yes", "--skip-preview", program=True)
+    check_served(servers, added, CLUSTERS)
+    return (
+        f"an up with cluster-c down updated cluster-a and cluster-b and skipped {len(skipped)} objects of "
+        "cluster-c, updated by the next up"
+    )
 
 
 def fault_outage(env: Env, project: Path, servers: dict[str, ApiServer], expected: Expected, added: Expected) -> None:

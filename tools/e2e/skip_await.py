@@ -2,7 +2,7 @@
 
 tools/e2e/run.py runs this file in every program run of the e2e (`pulumi_client_host.py --preload`),
 before the program. It registers a stack transform, so it also reaches the objects of the Helm
-charts, which pulumi-kubernetes registers itself (helm.sh/v4 Chart). It is never part of the program
+charts (components/helm.py registers one resource per chart object). It is never part of the program
 or of a stack file of ours: on a real cluster the awaits are what tells a failed rollout apart.
 
 pulumi-kubernetes waits (pkg/await) for these kinds, and in the e2e nothing would ever satisfy it:
