@@ -348,6 +348,8 @@ class MigrationSettings(Model):
     networks: dict[DnsLabel, DnsLabel] = Field(default_factory=dict, max_length=1000)
     # the previous mesh.model: the switch from it is intended
     from_model: Optional[Literal["imports", "multi-primary", "primary-remote"]] = None
+    # the previous mesh.istio.revision (`default` for none): the change of revision is intended
+    from_revision: Optional[DnsLabel] = None
 
 
 class MeshSettings(Model):

@@ -7,7 +7,10 @@ the operator's explicit acknowledgement (`meshbridge:mesh.migration`):
   two networks (and the other clusters' meshNetworks know only the new one) until all its pods
   restart;
 - a switch of `mesh.model`: the remotes' webhooks and proxies, the remote secrets and the readers
-  change in one `up`, while pods keep pointing at the control plane they were injected for.
+  change in one `up`, while pods keep pointing at the control plane they were injected for;
+- a change of `mesh.istio.revision`: every cluster installs the new revision's istiod and deletes
+  the old one's at the end of the same `up`, so pods of namespaces labelled for the old revision
+  start without sidecars and running proxies lose their control plane (there is no canary yet).
 
 The previous values are read from this stack's own outputs (the engine's `readStackOutputs`, what a
 StackReference to this stack reads) before any resource is registered. A stack without outputs (its
@@ -60,6 +63,7 @@ def migration_problems(cfg: MeshConfig, previous: Optional[dict[str, Any]]) -> l
                 f"meshbridge:mesh.migration.fromModel: {before}"
             )
     clusters = previous.get("clusters")
+    problems += revision_problems(cfg, clusters)
     if isinstance(clusters, dict):
         for i, spec in enumerate(cfg.clusters):
             old = (clusters.get(spec.name) or {}).get("network") if isinstance(clusters.get(spec.name), dict) else None
@@ -71,3 +75,29 @@ def migration_problems(cfg: MeshConfig, previous: Optional[dict[str, Any]]) -> l
                     f"meshbridge:mesh.migration.networks.{spec.name}: {old}"
                 )
     return problems
+
+
+DEFAULT_REVISION = "default"  # how a control plane without a revision is named in the gate
+
+
+def revision_problems(cfg: MeshConfig, clusters: Any) -> list[str]:
+    """A change of `mesh.istio.revision` from the revision the clusters' outputs name (`istio.revision`)."""
+    if not isinstance(clusters, dict):
+        return []
+    now = cfg.mesh.istio.revision or DEFAULT_REVISION
+    before = sorted(
+        {
+            str(c["istio"].get("revision") or DEFAULT_REVISION)
+            for c in clusters.values()
+            if isinstance(c, dict) and isinstance(c.get("istio"), dict)
+        }
+    )
+    changed = [b for b in before if b != now and cfg.mesh.migration.from_revision != b]
+    return [
+        f"meshbridge:mesh.istio.revision: changing the Istio revision from {b} to {now} installs istiod "
+        f"{now} and deletes istiod {b} at the end of the same `up` on every cluster: pods of namespaces "
+        f"labelled for {b} start without sidecars and running proxies lose their control plane; follow "
+        'docs/runbook.md, "Changing the Istio revision", and set '
+        f"meshbridge:mesh.migration.fromRevision: {b}"
+        for b in changed
+    ]

@@ -35,7 +35,7 @@ from synth.engine import (
     unwrap,
 )
 from synth.render import helm_releases, summary
-from tests.conftest import all_of, of_type, run_variant, set_at
+from tests.conftest import all_of, of_type, run_variant, set_at, stack_config
 
 SE = "kubernetes:networking.istio.io/v1:ServiceEntry"
 DR = "kubernetes:networking.istio.io/v1:DestinationRule"
@@ -423,6 +423,36 @@ def test_a_model_switch_is_refused_without_its_migration_flag(tmp_path: Path) ->
         cfg["meshbridge:mesh"]["migration"] = {"fromModel": "multi-primary"}
 
     assert run_variant(tmp_path, acknowledged, stack_outputs=_deployed(model="multi-primary")).ok
+
+
+def _with_revision(revision: str | None) -> dict[str, Any]:
+    """Deployed outputs whose clusters ran Istio `revision` (None: no revision)."""
+    outputs = _deployed()
+    for cluster in outputs[OWN]["clusters"].values():
+        cluster["istio"] = {"version": "1.30.3", "revision": revision}
+    return outputs
+
+
+def test_a_revision_change_is_refused_without_its_migration_flag(tmp_path: Path) -> None:
+    """Until canary upgrades exist, a revision change deletes the old istiod in the same `up` on
+    every cluster: refused with its key path unless acknowledged with the revision it leaves."""
+    staging_revision = stack_config("staging")["config"]["meshbridge:mesh"].get("istio", {}).get("revision")
+    assert run_variant(tmp_path, lambda cfg: None, stack_outputs=_with_revision(staging_revision)).ok
+    refused = run_variant(tmp_path, lambda cfg: None, stack_outputs=_with_revision("1-29-0"))
+    assert not refused.ok and not refused.registrations
+    now = staging_revision or "default"
+    assert any(
+        e.startswith(f"meshbridge:mesh.istio.revision: changing the Istio revision from 1-29-0 to {now}")
+        and "meshbridge:mesh.migration.fromRevision: 1-29-0" in e
+        for e in refused.errors
+    ), refused.errors
+
+    def acknowledged(cfg: dict[str, Any]) -> None:
+        cfg["meshbridge:mesh"]["migration"] = {"fromRevision": "1-29-0"}
+
+    assert run_variant(tmp_path, acknowledged, stack_outputs=_with_revision("1-29-0")).ok
+    # outputs of a stack deployed before revisions were output: nothing to compare
+    assert run_variant(tmp_path, lambda cfg: None, stack_outputs=_deployed()).ok
 
 
 # ------------------------------------------------------- a cluster that is down (item 1)
