@@ -63,7 +63,14 @@ def istiod_release(revision: Optional[str]) -> str:
     return f"{ISTIOD_RELEASE}-{revision}" if revision else ISTIOD_RELEASE
 
 
-def _chart(name: str, release: str, chart: str, args: Any, values: Any, opts: pulumi.ResourceOptions) -> HelmChart:
+def _chart(
+    name: str,
+    release: str,
+    chart: str,
+    args: IstioControlPlaneArgs | EastWestGatewayArgs,
+    values: Any,
+    opts: pulumi.ResourceOptions,
+) -> HelmChart:
     """One Istio chart (`base`, `istiod`, `gateway`) of `args.repository`: an https:// repository,
     an oci:// registry or a local folder of charts (mesh.istio.chartDirectory: `<folder>/<chart>`)."""
     source, repository = chart_source(args.repository, chart)
