@@ -183,7 +183,31 @@ def istio_problems(cfg: MeshConfig) -> list[str]:
                 f"meshbridge:mesh.gatewayDns: the Route 53 zone and record <producer>.<gatewayDns> would have "
                 f"{length} characters for the longest cluster name; at most {MAX_DNS_NAME}"
             )
-    return [*found, *_chart_problems(cfg)]
+    return [*found, *_version_skew_problems(cfg), *_chart_problems(cfg)]
+
+
+def _minor(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def _version_skew_problems(cfg: MeshConfig) -> list[str]:
+    """A cluster's pinned version is at most one minor version from the mesh's: the clusters of one
+    mesh run side by side while one goes first, and Istio supports a skew of one minor version
+    between control planes (an upgrade moves one minor at a time)."""
+    mesh = cfg.mesh.istio.version
+    found = []
+    for i, c in enumerate(cfg.clusters):
+        pin = c.istio.version
+        if pin is None:
+            continue
+        (m1, n1), (m2, n2) = _minor(pin), _minor(mesh)
+        if m1 != m2 or abs(n1 - n2) > 1:
+            found.append(
+                f"meshbridge:clusters[{i}].istio.version: {pin} is more than one minor version from "
+                f"meshbridge:mesh.istio.version {mesh}; upgrade one minor version at a time"
+            )
+    return found
 
 
 def _chart_problems(cfg: MeshConfig) -> list[str]:

@@ -542,6 +542,14 @@ class InfraStack(Model):
     outputs: InfraStackOutputs = InfraStackOutputs()
 
 
+class ClusterIstio(Model):
+    """Istio settings of one cluster that differ from `meshbridge:mesh.istio`."""
+
+    # this cluster's chart version instead of mesh.istio.version: an in-place upgrade (or its
+    # rollback) of one cluster first (docs/runbook.md, "Upgrading Istio one cluster first")
+    version: Optional[Version] = None
+
+
 class ClusterSpec(Model):
     name: DnsLabel
     network: DnsLabel
@@ -556,6 +564,7 @@ class ClusterSpec(Model):
     api_server: ApiServer = ApiServer()
     # local connectivity: the address of this cluster's east-west gateway (docs/local.md)
     gateway: Optional[GatewaySettings] = None
+    istio: ClusterIstio = ClusterIstio()
 
     def from_stack(self, key: str) -> Optional[str]:
         """The upstream output name that fills `key` (an InfraStackOutputs field), if any."""
@@ -566,6 +575,10 @@ class ClusterSpec(Model):
     @property
     def kubeconfig_literal(self) -> bool:
         return self.kubernetes.kubeconfig is not None
+
+    def istio_version(self, mesh: IstioSettings) -> str:
+        """The Istio chart version this cluster runs: its own pin, else the mesh's."""
+        return self.istio.version or mesh.version
 
 
 # ------------------------------------------------------------------------ meshbridge:services

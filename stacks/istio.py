@@ -102,7 +102,7 @@ def wire_control_planes(
                 network=spec.network,
                 mesh_id=cfg.mesh.id,
                 trust_domain=cfg.mesh.trust_domain,
-                version=settings.version,
+                version=spec.istio_version(settings),
                 repository=chart_source(settings),
                 revision=settings.revision,
                 mtls_mode=cfg.mesh.mtls,
@@ -153,7 +153,7 @@ def wire_eastwest(
             EastWestGatewayArgs(
                 cluster=spec.name,
                 network=spec.network,
-                version=settings.version,
+                version=spec.istio_version(settings),
                 repository=chart_source(settings),
                 revision=settings.revision,
                 provider=cluster.k8s_provider,

@@ -553,3 +553,43 @@ def test_a_local_chart_folder_and_an_oci_registry_render_without_a_repository() 
     assert template_options(local, {})["path"] == "/charts/base" and "chart" not in template_options(local, {})
     assert template_options(oci, {})["chart"] == "oci://registry.example/istio/base"
     assert "fetch_opts" not in template_options(oci, {})
+
+
+# ------------------------------------------------------- Istio upgrades, one cluster first (item 2)
+
+
+def test_a_cluster_pinned_to_the_next_version_upgrades_alone(tmp_path: Path) -> None:
+    """`clusters[i].istio.version`: that cluster's base, istiod and gateway charts move to the pinned
+    version in place while the others stay on the mesh's; the outputs say which runs where."""
+    pinned = run_variant(tmp_path, set_at(["meshbridge:clusters", 0, "istio"], {"version": "1.31.0"}))
+    assert pinned.ok, pinned.errors
+    versions = {
+        (cluster, release): chart["version"]
+        for cluster, releases in helm_releases(pinned).items()
+        for release, chart in releases.items()
+    }
+    assert versions == {
+        ("cluster-a", "istio-base.yaml"): "1.31.0",
+        ("cluster-a", "istiod.yaml"): "1.31.0",
+        ("cluster-a", "istio-eastwestgateway.yaml"): "1.31.0",
+        ("cluster-b", "istio-base.yaml"): "1.30.3",
+        ("cluster-b", "istiod.yaml"): "1.30.3",
+        ("cluster-b", "istio-eastwestgateway.yaml"): "1.30.3",
+    }
+    clusters = pinned.outputs["clusters"]
+    assert (clusters["cluster-a"]["istio"]["version"], clusters["cluster-b"]["istio"]["version"]) == (
+        "1.31.0",
+        "1.30.3",
+    )
+    # a rollback pin (one minor back) is as good
+    assert run_variant(tmp_path, set_at(["meshbridge:clusters", 1, "istio"], {"version": "1.29.2"})).ok
+
+
+@pytest.mark.parametrize("version", ["1.32.0", "1.28.9", "2.30.3"])
+def test_a_pin_more_than_one_minor_version_away_is_refused(tmp_path: Path, version: str) -> None:
+    refused = run_variant(tmp_path, set_at(["meshbridge:clusters", 1, "istio"], {"version": version}))
+    assert not refused.ok and not refused.registrations
+    assert any(
+        e.startswith(f"meshbridge:clusters[1].istio.version: {version} is more than one minor version from")
+        for e in refused.errors
+    ), refused.errors
