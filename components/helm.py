@@ -46,6 +46,19 @@ class HelmChartArgs:
     values: pulumi.Input[Mapping[str, Any]]
     provider: k8s.Provider
     repository: Optional[str] = None  # https:// chart repository of `chart`
+    # which rendered objects are this release's, as `Kind/name`: only these (a part of a chart, as
+    # `helm template -s` gives it), or all but these
+    only: tuple[str, ...] = ()
+    omit: tuple[str, ...] = ()
+
+
+def kind_name(obj: Mapping[str, Any]) -> str:
+    return f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
+
+
+def selected(args: HelmChartArgs, objects: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rendered objects that are this release's (`only`, `omit`)."""
+    return [o for o in objects if (not args.only or kind_name(o) in args.only) and kind_name(o) not in args.omit]
 
 
 def chart_source(repository: str, chart: str) -> tuple[str, Optional[str]]:
@@ -116,6 +129,8 @@ class HelmChart(pulumi.ComponentResource):
             "version": args.version,
             "values": args.values,
             "repositoryOpts": {"repo": args.repository} if args.repository else None,
+            **({"only": list(args.only)} if args.only else {}),
+            **({"omit": list(args.omit)} if args.omit else {}),
         }
         alias = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=V4_CHART_TYPE)])
         super().__init__(CHART_TYPE, name, props, pulumi.ResourceOptions.merge(opts, alias))
@@ -127,7 +142,7 @@ class HelmChart(pulumi.ComponentResource):
                 pulumi.InvokeOutputOptions(provider=args.provider, parent=self),
             )
         )
-        self.ready = rendered.apply(lambda result: self._register(_objects(result), name))
+        self.ready = rendered.apply(lambda result: self._register(selected(args, _objects(result)), name))
         self.register_outputs({})
 
     def _register(self, objects: list[Mapping[str, Any]], name: str) -> pulumi.Output[pulumi.Resource]:

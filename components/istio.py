@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal, Optional
 
@@ -38,7 +38,7 @@ from components.constants import (
     MANAGED_BY,
     service_fqdn,
 )
-from components.helm import HelmChart, HelmChartArgs, chart_source
+from components.helm import V4_CHART_TYPE, HelmChart, HelmChartArgs, chart_source
 from components.options import Dependency, child_opts
 
 BASE_RELEASE = "istio-base"
@@ -70,9 +70,13 @@ def _chart(
     args: IstioControlPlaneArgs | EastWestGatewayArgs,
     values: Any,
     opts: pulumi.ResourceOptions,
+    version: Optional[str] = None,
+    only: tuple[str, ...] = (),
+    omit: tuple[str, ...] = (),
 ) -> HelmChart:
     """One Istio chart (`base`, `istiod`, `gateway`) of `args.repository`: an https:// repository,
-    an oci:// registry or a local folder of charts (mesh.istio.chartDirectory: `<folder>/<chart>`)."""
+    an oci:// registry or a local folder of charts (mesh.istio.chartDirectory: `<folder>/<chart>`);
+    `version`: other than `args.version` (a revision's); `only`/`omit`: `HelmChartArgs`'."""
     source, repository = chart_source(args.repository, chart)
     return HelmChart(
         name,
@@ -81,9 +85,11 @@ def _chart(
             namespace=ISTIO_NAMESPACE,
             chart=source,
             repository=repository,
-            version=args.version,
+            version=version or args.version,
             values=values,
             provider=args.provider,
+            only=only,
+            omit=omit,
         ),
         opts=opts,
     )
@@ -122,10 +128,21 @@ class IstioControlPlaneArgs:
     # what this cluster's Istio objects wait for besides its own istiod: for a remote of
     # primary-remote, the primary's istiod and the path to it (its validation webhook is the primary's)
     after: tuple[Dependency, ...] = ()
+    # canary upgrades: the control planes side by side, (name, version) oldest first (`default`: the
+    # unrevisioned istiod), and the `default` tag's revision; then `revision` is not given and
+    # `version` is the default tag revision's
+    revisions: tuple[tuple[str, str], ...] = ()
+    default_revision: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.external_istiod and self.remote_pilot_address is not None:
             raise ValueError(f"{self.cluster}: a remote cluster has no istiod of its own to control others")
+        if self.revisions:
+            names = [n for n, _ in self.revisions]
+            if self.revision is not None or self.default_revision not in names or len(set(names)) != len(names):
+                raise ValueError(f"{self.cluster}: revisions {names} need their default tag among them, no `revision`")
+            if self.remote_pilot_address is not None or self.external_istiod:
+                raise ValueError(f"{self.cluster}: canary revisions are not supported with primary-remote")
         if self.mtls_mode not in MTLS_MODES:
             raise ValueError(f"mtls_mode {self.mtls_mode!r} is not one of {', '.join(MTLS_MODES)}")
 
@@ -163,6 +180,28 @@ def retain_crds(args: pulumi.ResourceTransformArgs) -> Optional[pulumi.ResourceT
 
 
 REMOTE_PROFILE = "remote"
+# Istio's name for the unrevisioned control plane (release and Service `istiod`)
+UNREVISIONED = "default"
+DEFAULT_TAG = "default"
+# the objects of the istiod chart that make a revision tag (its revision-tags templates): what
+# `helm template istiod -s templates/revision-tags-mwc.yaml` gives, and the tag's Service
+TAG_OBJECTS = (
+    f"MutatingWebhookConfiguration/istio-revision-tag-{DEFAULT_TAG}",
+    f"Service/istiod-revision-tag-{DEFAULT_TAG}",
+)
+# the unrevisioned istiod's injection webhook: it serves `istio-injection=enabled` like the default
+# tag, so it goes while the tag points at another revision (both would inject the same pods)
+UNREVISIONED_INJECTOR = "MutatingWebhookConfiguration/istio-sidecar-injector"
+
+
+def _one_revision(args: IstioControlPlaneArgs, revision: Optional[str], version: str) -> IstioControlPlaneArgs:
+    """The args of one revision's istiod (its values), out of a canary mode's."""
+    return replace(args, revision=revision, version=version, revisions=(), default_revision=None)
+
+
+def as_revision(name: str) -> Optional[str]:
+    """The chart's `revision` value of a revision name (none for the unrevisioned `default`)."""
+    return None if name == UNREVISIONED else name
 
 
 def injection_path(cluster: str, network: str) -> str:
@@ -251,31 +290,73 @@ class IstioControlPlane(pulumi.ComponentResource):
     def __init__(self, name: str, args: IstioControlPlaneArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("meshbridge:istio:IstioControlPlane", name, None, opts)
         self.args = args
-        self.revision = args.revision
+        # the default tag's revision (the single mode's `revision`) and its version
+        self.revision = as_revision(str(args.default_revision)) if args.revisions else args.revision
         self.version = args.version
-        self.istiod_service = istiod_release(args.revision)
+        self.istiod_service = istiod_release(self.revision)
         c = args.cluster
 
         child = partial(child_opts, self, args.provider)
+        revisions = args.revisions or ((args.revision or UNREVISIONED, args.version),)
+        default = args.default_revision if args.revisions else revisions[0][0]
+        # the default validating webhook (base's defaultRevision) follows the default tag
+        validator = as_revision(str(default))
 
-        # CRDs, cluster roles and the default validating webhook; needs only the namespace
+        # CRDs, cluster roles and the default validating webhook; needs only the namespace. With
+        # several revisions the CRDs are the newest's (Istio's canary upgrade: CRDs first)
         self.base = _chart(
             f"{c}-istio-base",
             BASE_RELEASE,
             "base",
             args,
-            base_values(args.revision, remote=args.remote_pilot_address is not None),
+            base_values(validator, remote=args.remote_pilot_address is not None),
             child(depends_on=[args.namespace], transforms=[retain_crds]),
+            version=revisions[-1][1],
         )
-        # istiod must find `cacerts` at its first start, or it self-signs for good
-        self.istiod = _chart(
-            f"{c}-istiod",
-            self.istiod_service,
-            "istiod",
-            args,
-            istiod_values(args),
-            child(depends_on=[args.cacerts, self.base.ready]),
-        )
+        # istiod must find `cacerts` at its first start, or it self-signs for good. One release per
+        # revision, the revision in the name (the unrevisioned one is `<c>-istiod`). A single
+        # revisioned control plane was `<c>-istiod` before revisions had names of their own: the
+        # alias keeps its URNs (canary mode has none: stacks/migration.py wants an `up` in between)
+        self.istiods: dict[str, HelmChart] = {}
+        for rev_name, rev_version in revisions:
+            rev = as_revision(rev_name)
+            resource = f"{c}-istiod" if rev is None else f"{c}-istiod-{rev}"
+            renamed = rev is not None and not args.revisions
+            # deployed as a helm.sh/v4 Chart named `<c>-istiod` (both changed: one alias for both)
+            aliases = [pulumi.Alias(name=f"{c}-istiod", type_=V4_CHART_TYPE), pulumi.Alias(name=f"{c}-istiod")]
+            aliases = aliases if renamed else []
+            moved = rev is None and validator is not None  # the default tag points elsewhere
+            self.istiods[rev_name] = _chart(
+                resource,
+                istiod_release(rev),
+                "istiod",
+                args,
+                istiod_values(_one_revision(args, rev, rev_version)),
+                child(depends_on=[args.cacerts, self.base.ready], aliases=aliases),
+                version=rev_version,
+                omit=(UNREVISIONED_INJECTOR,) if moved else (),
+            )
+        self.istiod = self.istiods[str(default)]
+        # the `default` tag (namespaces with istio-injection=enabled or istio.io/rev=default, pods
+        # with sidecar.istio.io/inject=true): its own resource, moved by changing the revision it
+        # renders for (one `up` of its own: stacks/migration.py)
+        self.tag: Optional[HelmChart] = None
+        if args.revisions and validator is not None:
+            tag_values = {
+                **istiod_values(_one_revision(args, validator, self.version)),
+                "revisionTags": [DEFAULT_TAG],
+            }
+            self.tag = _chart(
+                f"{c}-istio-revision-tag-{DEFAULT_TAG}",
+                f"istio-revision-tag-{DEFAULT_TAG}",
+                "istiod",
+                args,
+                tag_values,
+                child(depends_on=[self.istiod.ready]),
+                version=self.version,
+                only=TAG_OBJECTS,
+            )
+        tag = [self.tag.ready] if self.tag is not None else []
         # mesh-wide: a PeerAuthentication named `default` in the root namespace; it needs the CRD
         # and, the validation webhook failing closed (validationFailurePolicy: Fail), a running istiod
         self.peer_authentication = k8s.apiextensions.CustomResource(
@@ -288,16 +369,17 @@ class IstioControlPlane(pulumi.ComponentResource):
                 labels=dict(MANAGED_BY),
             ),
             spec={"mtls": {"mode": args.mtls_mode}},
-            opts=child(depends_on=[self.base.ready, self.istiod.ready, *args.after]),
+            opts=child(depends_on=[self.base.ready, self.istiod.ready, *tag, *args.after]),
         )
-        self.ready = [self.istiod.ready, *args.after]
+        self.ready = [self.istiod.ready, *tag, *args.after]
         # what waits for all of this component: it, and its charts' objects (registered later)
-        self.whole: list[Dependency] = [self, self.base.ready, self.istiod.ready]
+        self.whole: list[Dependency] = [self, self.base.ready, *(i.ready for i in self.istiods.values()), *tag]
         self.register_outputs(
             {
                 "cluster": c,
-                "version": args.version,
-                "revision": args.revision,
+                "version": self.version,
+                "revision": self.revision,
+                "revisions": [n for n, _ in args.revisions],
                 "istiodService": self.istiod_service,
                 "mtlsMode": args.mtls_mode,
             }

@@ -92,6 +92,10 @@ def http_request(cfg: MeshConfig, service: ServiceSpec) -> HttpRequest:
     )
 
 
+# keys of mesh.istio that came after the first deployed checks (None when not given)
+LATER_ISTIO_KEYS = ("chart_directory", "revisions", "default_revision", "gateway_revision")
+
+
 def path_fingerprint(cfg: MeshConfig, service: ServiceSpec, consumer: ConsumerSpec, real_host: str) -> dict[str, Any]:
     """What the path is made of, from the configuration: any change re-runs its check."""
     return {
@@ -107,9 +111,9 @@ def path_fingerprint(cfg: MeshConfig, service: ServiceSpec, consumer: ConsumerSp
             "mtls": cfg.mesh.mtls,
             "connectivity": cfg.mesh.connectivity,
             "importNamespace": cfg.mesh.import_namespace,
-            # chart_directory only when set: its arrival must not re-run every deployed check
+            # keys added later only when set: their arrival must not re-run every deployed check
             "istio": cfg.mesh.istio.model_dump(
-                mode="json", exclude={"chart_directory"} if cfg.mesh.istio.chart_directory is None else None
+                mode="json", exclude={k for k in LATER_ISTIO_KEYS if getattr(cfg.mesh.istio, k) is None}
             ),
         },
     }

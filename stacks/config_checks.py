@@ -183,7 +183,7 @@ def istio_problems(cfg: MeshConfig) -> list[str]:
                 f"meshbridge:mesh.gatewayDns: the Route 53 zone and record <producer>.<gatewayDns> would have "
                 f"{length} characters for the longest cluster name; at most {MAX_DNS_NAME}"
             )
-    return [*found, *_version_skew_problems(cfg), *_chart_problems(cfg)]
+    return [*found, *_version_skew_problems(cfg), *_revision_problems(cfg), *_chart_problems(cfg)]
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -207,6 +207,62 @@ def _version_skew_problems(cfg: MeshConfig) -> list[str]:
                 f"meshbridge:clusters[{i}].istio.version: {pin} is more than one minor version from "
                 f"meshbridge:mesh.istio.version {mesh}; upgrade one minor version at a time"
             )
+    return found
+
+
+def _revision_problems(cfg: MeshConfig) -> list[str]:
+    """Canary mode (mesh.istio.revisions): names unique and within the chart's limits, the default
+    tag and gateway revisions installed, each cluster's choice among the mesh's revisions."""
+    istio, at = cfg.mesh.istio, "meshbridge:mesh.istio"
+    cluster_keys = [
+        (i, key)
+        for i, c in enumerate(cfg.clusters)
+        for key in ("revisions", "default_revision", "gateway_revision")
+        if getattr(c.istio, key) is not None
+    ]
+    if not istio.revisions:
+        return [
+            f"meshbridge:clusters[{i}].istio.{to_camel(key)}: only with meshbridge:mesh.istio.revisions"
+            for i, key in cluster_keys
+        ]
+    found: list[str] = []
+    both = sorted({"version", "revision"} & istio.model_fields_set)
+    if both:
+        found.append(f"{at}: give either revisions or {' and '.join(both)}, not both")
+    if cfg.mesh.model == "primary-remote":
+        found.append(f"{at}.revisions: canary revisions are not supported with mesh.model primary-remote")
+    names = [r.name for r in istio.revisions]
+    for j, name in enumerate(names):
+        if name in names[:j]:
+            found.append(f"{at}.revisions[{j}].name: {name} is given twice")
+        if len(name) > MAX_REVISION:
+            found.append(
+                f"{at}.revisions[{j}].name: {len(name)} characters; at most {MAX_REVISION} (istiod-<revision>)"
+            )
+    minors = sorted(_minor(r.version) for r in istio.revisions)
+    if minors[0][0] != minors[-1][0] or minors[-1][1] - minors[0][1] > 2:
+        found.append(
+            f"{at}.revisions: versions more than two minor versions apart (Istio's canary upgrade skips at most one)"
+        )
+    for key in ("default_revision", "gateway_revision"):
+        value = getattr(istio, key)
+        if value is not None and value not in names:
+            found.append(f"{at}.{to_camel(key)}: {value} is not one of revisions ({', '.join(names)})")
+    for i, c in enumerate(cfg.clusters):
+        cat = f"meshbridge:clusters[{i}].istio"
+        if c.istio.version is not None:
+            found.append(f"{cat}.version: with meshbridge:mesh.istio.revisions, pin a cluster with istio.revisions")
+        own = c.istio.revisions or names
+        for name in c.istio.revisions or []:
+            if name not in names:
+                found.append(f"{cat}.revisions: {name} is not one of meshbridge:mesh.istio.revisions")
+        if found:
+            continue
+        resolved = c.istio_revisions(istio)
+        assert resolved is not None
+        for key, value in (("defaultRevision", resolved.default), ("gatewayRevision", resolved.gateway)):
+            if value not in own:
+                found.append(f"{cat}.{key}: {value} is not installed on {c.name} (its revisions: {', '.join(own)})")
     return found
 
 

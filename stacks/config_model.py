@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, Literal, Optional
 
@@ -317,12 +318,29 @@ class Model(BaseModel):
 # ---------------------------------------------------------------------------- meshbridge:mesh
 
 
+# the name of Istio's unrevisioned control plane (release and Service `istiod`) in `revisions`
+UNREVISIONED = "default"
+MAX_REVISIONS = 3
+
+
+class RevisionSpec(Model):
+    """One Istio control plane revision: its name (`default`: the unrevisioned istiod) and version."""
+
+    name: DnsLabel
+    version: Version
+
+
 class IstioSettings(Model):
     version: Version = "1.30.3"
     repository: str = "https://istio-release.storage.googleapis.com/charts"
     # a local folder holding the base, istiod and gateway charts, instead of the repository
     chart_directory: Optional[Annotated[str, AfterValidator(_text(1024))]] = Field(None, min_length=1)
     revision: Optional[DnsLabel] = None
+    # canary upgrades: the control planes side by side, oldest first (instead of version/revision);
+    # the `default` revision tag and the east-west gateways' injector are moved explicitly
+    revisions: Optional[list[RevisionSpec]] = Field(None, min_length=1, max_length=MAX_REVISIONS)
+    default_revision: Optional[DnsLabel] = None  # the `default` tag's revision (default: the oldest)
+    gateway_revision: Optional[DnsLabel] = None  # injects the east-west gateways (default: the oldest)
 
     @field_validator("repository")
     @classmethod
@@ -548,6 +566,27 @@ class ClusterIstio(Model):
     # this cluster's chart version instead of mesh.istio.version: an in-place upgrade (or its
     # rollback) of one cluster first (docs/runbook.md, "Upgrading Istio one cluster first")
     version: Optional[Version] = None
+    # with mesh.istio.revisions: the revisions installed here (names of the mesh's; default all),
+    # and this cluster's default tag and gateway revision (one cluster goes first)
+    revisions: Optional[list[DnsLabel]] = Field(None, min_length=1, max_length=MAX_REVISIONS)
+    default_revision: Optional[DnsLabel] = None
+    gateway_revision: Optional[DnsLabel] = None
+
+
+@dataclass(frozen=True)
+class ClusterRevisions:
+    """The control planes of one cluster in canary mode (mesh.istio.revisions), resolved."""
+
+    installed: tuple[RevisionSpec, ...]  # in the mesh's order, oldest first
+    default: str  # the `default` tag's revision
+    gateway: str  # the east-west gateway's injector
+
+    def version(self, name: str) -> str:
+        return next(r.version for r in self.installed if r.name == name)
+
+    @property
+    def newest(self) -> RevisionSpec:
+        return self.installed[-1]
 
 
 class ClusterSpec(Model):
@@ -579,6 +618,19 @@ class ClusterSpec(Model):
     def istio_version(self, mesh: IstioSettings) -> str:
         """The Istio chart version this cluster runs: its own pin, else the mesh's."""
         return self.istio.version or mesh.version
+
+    def istio_revisions(self, mesh: IstioSettings) -> Optional[ClusterRevisions]:
+        """Canary mode (mesh.istio.revisions): this cluster's installed revisions, default tag and
+        gateway revision; None in the single control plane mode. Assumes config_checks passed."""
+        if not mesh.revisions:
+            return None
+        names = self.istio.revisions or [r.name for r in mesh.revisions]
+        installed = tuple(r for r in mesh.revisions if r.name in names)
+        # both move only when told: by default the oldest revision installed here has them
+        oldest = installed[0].name if installed else mesh.revisions[0].name
+        default = self.istio.default_revision or mesh.default_revision or oldest
+        gateway = self.istio.gateway_revision or mesh.gateway_revision or oldest
+        return ClusterRevisions(installed, default, gateway)
 
 
 # ------------------------------------------------------------------------ meshbridge:services

@@ -16,16 +16,18 @@ from typing import Any, Optional
 import pulumi
 
 from components.istio import (
+    UNREVISIONED,
     EastWestGateway,
     EastWestGatewayArgs,
     IstioControlPlane,
     IstioControlPlaneArgs,
+    as_revision,
 )
 from components.options import Dependency
 from components.telemetry import tracing_extension_provider
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import IstioSettings, MeshConfig, is_ipv4
+from stacks.config_model import ClusterRevisions, IstioSettings, MeshConfig, RevisionSpec, is_ipv4
 from stacks.pki import Pki
 
 
@@ -95,6 +97,7 @@ def wire_control_planes(
             continue
         cluster = clusters[spec.name]
         found = (istiod or {}).get(spec.name, IstiodSettings())
+        canary = spec.istio_revisions(settings)
         planes.by_cluster[spec.name] = IstioControlPlane(
             names.control_plane(spec.name),
             IstioControlPlaneArgs(
@@ -102,9 +105,11 @@ def wire_control_planes(
                 network=spec.network,
                 mesh_id=cfg.mesh.id,
                 trust_domain=cfg.mesh.trust_domain,
-                version=spec.istio_version(settings),
+                version=canary.version(canary.default) if canary else spec.istio_version(settings),
                 repository=chart_source(settings),
-                revision=settings.revision,
+                revision=None if canary else settings.revision,
+                revisions=tuple((r.name, r.version) for r in canary.installed) if canary else (),
+                default_revision=canary.default if canary else None,
                 mtls_mode=cfg.mesh.mtls,
                 provider=cluster.k8s_provider,
                 namespace=cluster.istio_namespace,
@@ -148,16 +153,19 @@ def wire_eastwest(
         cluster = clusters[spec.name]
         # local connectivity: the other clusters reach this gateway at its configured address
         local = spec.gateway if cfg.mesh.connectivity == "local" else None
+        # canary mode: the gateway pods are injected by the gateway revision, moved explicitly
+        canary = spec.istio_revisions(settings)
+        injector = canary.gateway if canary else (settings.revision or UNREVISIONED)
         gateways.by_cluster[spec.name] = EastWestGateway(
             names.eastwest_gateway(spec.name),
             EastWestGatewayArgs(
                 cluster=spec.name,
                 network=spec.network,
-                version=spec.istio_version(settings),
+                version=canary.version(injector) if canary else spec.istio_version(settings),
                 repository=chart_source(settings),
-                revision=settings.revision,
+                revision=as_revision(injector),
                 provider=cluster.k8s_provider,
-                istiod=control_planes.by_cluster[spec.name].istiod.ready,
+                istiod=control_planes.by_cluster[spec.name].istiods[injector].ready,
                 hosts=tuple(hosts),
                 expose_istiod=spec.name == primary,
                 service_type="LoadBalancer" if local is not None else "ClusterIP",
@@ -180,8 +188,27 @@ def istio_outputs(
         "istio": {
             "version": cp.version,
             "revision": cp.revision,
+            **revision_outputs(cfg, name),
             "network": spec.network,
             "clusterName": spec.name,
             "eastWestGatewayService": gw.service_host if gw is not None else None,
         }
+    }
+
+
+def revision_outputs(cfg: MeshConfig, name: str) -> dict[str, Any]:
+    """The revisions' entries of a cluster's `istio` output, in canary mode and for a single
+    revisioned control plane (none for a single unrevisioned one): what runs where, and what the
+    revision gates compare with (stacks/migration.py)."""
+    spec, settings = cfg.cluster(name), cfg.mesh.istio
+    canary: Optional[ClusterRevisions] = spec.istio_revisions(settings)
+    if canary is None and settings.revision is not None:
+        one = RevisionSpec(name=settings.revision, version=spec.istio_version(settings))
+        canary = ClusterRevisions((one,), settings.revision, settings.revision)
+    if canary is None:
+        return {}
+    return {
+        "revisions": [{"name": r.name, "version": r.version} for r in canary.installed],
+        "defaultRevision": canary.default,
+        "gatewayRevision": canary.gateway,
     }

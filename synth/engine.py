@@ -173,10 +173,11 @@ class SynthMocks(pmocks.Mocks):
 
 
 def _alias(alias: Any) -> str:
-    """An alias as synth records it: the URN, the former name, or `type:<former type>`."""
+    """An alias as synth records it: the URN, the former name, `type:<former type>`, or both."""
     if not alias.HasField("spec"):
         return str(alias.urn)
-    return str(alias.spec.name or f"type:{alias.spec.type}")
+    name, typ = alias.spec.name, alias.spec.type
+    return f"{name} (type:{typ})" if name and typ else str(name or f"type:{typ}")
 
 
 def _provider_urn(ref: str) -> str:

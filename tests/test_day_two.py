@@ -593,3 +593,172 @@ def test_a_pin_more_than_one_minor_version_away_is_refused(tmp_path: Path, versi
         e.startswith(f"meshbridge:clusters[1].istio.version: {version} is more than one minor version from")
         for e in refused.errors
     ), refused.errors
+
+
+# ------------------------------------------------------- canary upgrades: revisions side by side (item 2)
+
+NEW = {"name": "1-31-0", "version": "1.31.0"}
+UNREV = {"name": "default", "version": "1.30.3"}
+
+
+def _revisions(*revisions: dict[str, str], **istio: Any) -> Any:
+    def mutate(cfg: dict[str, Any]) -> None:
+        repo = cfg["meshbridge:mesh"]["istio"]["repository"]
+        cfg["meshbridge:mesh"]["istio"] = {"repository": repo, "revisions": list(revisions), **istio}
+
+    return mutate
+
+
+def _ran(installed: list[dict[str, str]], default: str, gateway: str) -> dict[str, Any]:
+    """Deployed outputs of a canary-mode stack: each cluster's revisions, default tag and gateway."""
+    outputs = _deployed()
+    for cluster in outputs[OWN]["clusters"].values():
+        cluster["istio"] = {
+            "version": "1.30.3",
+            "revision": None if default == "default" else default,
+            "revisions": installed,
+            "defaultRevision": default,
+            "gatewayRevision": gateway,
+        }
+    return outputs
+
+
+def test_revisions_run_side_by_side_with_the_revision_in_the_urn_and_the_tag_of_their_own(tmp_path: Path) -> None:
+    installed = run_variant(tmp_path, _revisions(UNREV, NEW))
+    assert installed.ok, installed.errors
+    charts = by_name(installed, CHART_TYPE)
+    # the unrevisioned istiod keeps its URN; the canary's name carries its revision; no tag yet (the
+    # unrevisioned istiod's own injector serves the default); the gateway stays on the oldest
+    assert {"cluster-a-istiod", "cluster-a-istiod-1-31-0"} <= set(charts)
+    assert "cluster-a-istio-revision-tag-default" not in charts
+    releases = helm_releases(installed)["cluster-a"]
+    assert releases["istiod-1-31-0.yaml"]["values"]["revision"] == "1-31-0"
+    assert releases["istiod-1-31-0.yaml"]["version"] == "1.31.0"
+    assert releases["istio-base.yaml"]["version"] == "1.31.0"  # CRDs first: the newest's
+    assert "revision" not in releases["istio-eastwestgateway.yaml"]["values"]
+
+    moved = run_variant(tmp_path, _revisions(UNREV, NEW, defaultRevision="1-31-0", gatewayRevision="1-31-0"))
+    assert moved.ok, moved.errors
+    charts = by_name(moved, CHART_TYPE)
+    tag = charts["cluster-a-istio-revision-tag-default"]
+    assert tag.inputs["only"] == [
+        "MutatingWebhookConfiguration/istio-revision-tag-default",
+        "Service/istiod-revision-tag-default",
+    ]
+    assert redact(tag.inputs["values"])["revisionTags"] == ["default"]
+    assert redact(tag.inputs["values"])["revision"] == "1-31-0"
+    # the unrevisioned injector leaves while the tag is elsewhere (both would inject the same pods)
+    assert charts["cluster-a-istiod"].inputs["omit"] == ["MutatingWebhookConfiguration/istio-sidecar-injector"]
+    releases = helm_releases(moved)["cluster-a"]
+    assert releases["istio-base.yaml"]["values"]["defaultRevision"] == "1-31-0"
+    assert releases["istio-eastwestgateway.yaml"]["values"]["revision"] == "1-31-0"
+    assert charts["cluster-a-istiod-1-31-0"].urn in releases["istio-eastwestgateway.yaml"]["dependsOn"]
+
+
+def test_a_single_revisioned_control_plane_gets_its_revision_in_the_urn_and_keeps_its_objects(tmp_path: Path) -> None:
+    """A revisioned istiod is `<c>-istiod-<revision>` in both modes; the single mode's alias keeps
+    what was deployed as `<c>-istiod`, and canary mode (no alias: two istiods could claim it) is
+    entered only after an `up` that made the rename."""
+    single = run_variant(tmp_path, set_at(["meshbridge:mesh", "istio", "revision"], "1-30-3"))
+    assert single.ok, single.errors
+    charts = by_name(single, CHART_TYPE)
+    assert charts["cluster-a-istiod-1-30-3"].aliases == [
+        "cluster-a-istiod",
+        f"cluster-a-istiod (type:{V4_CHART_TYPE})",
+        f"type:{V4_CHART_TYPE}",
+    ]
+    istio = single.outputs["clusters"]["cluster-a"]["istio"]
+    assert istio["revisions"] == [{"name": "1-30-3", "version": "1.30.3"}] and istio["defaultRevision"] == "1-30-3"
+    canary = _revisions({"name": "1-30-3", "version": "1.30.3"}, NEW)
+    result = run_variant(
+        tmp_path, canary, stack_outputs=_ran([{"name": "1-30-3", "version": "1.30.3"}], "1-30-3", "1-30-3")
+    )
+    assert result.ok, result.errors
+    assert all(not c.aliases[:-1] for c in by_name(result, CHART_TYPE).values())
+    # outputs of a deployment from before (`revision` without `revisions`): one `up` in between
+    before = run_variant(tmp_path, canary, stack_outputs=_with_revision("1-30-3"))
+    assert not before.ok and any(
+        "run one `pulumi up` with meshbridge:mesh.istio.revision: 1-30-3" in e for e in before.errors
+    )
+
+
+def test_one_cluster_moves_its_default_tag_first(tmp_path: Path) -> None:
+    def first(cfg: dict[str, Any]) -> None:
+        _revisions(UNREV, NEW)(cfg)
+        cfg["meshbridge:clusters"][0]["istio"] = {"defaultRevision": "1-31-0"}
+
+    result = run_variant(tmp_path, first)
+    assert result.ok, result.errors
+    charts = set(by_name(result, CHART_TYPE))
+    assert "cluster-a-istio-revision-tag-default" in charts and "cluster-b-istio-revision-tag-default" not in charts
+    # or installs the canary on one cluster only
+    only_a = run_variant(
+        tmp_path,
+        lambda cfg: (
+            _revisions(UNREV, NEW)(cfg),
+            cfg["meshbridge:clusters"][1].update(istio={"revisions": ["default"]}),
+        ),
+    )
+    assert only_a.ok and "cluster-b-istiod-1-31-0" not in by_name(only_a, CHART_TYPE)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error"),
+    [
+        (
+            lambda cfg: (_revisions(UNREV, NEW)(cfg), cfg["meshbridge:mesh"]["istio"].update(version="1.30.3")),
+            "meshbridge:mesh.istio: give either revisions or version, not both",
+        ),
+        (_revisions(UNREV, NEW, defaultRevision="1-32-0"), "meshbridge:mesh.istio.defaultRevision: 1-32-0 is not one"),
+        (_revisions(UNREV, UNREV), "meshbridge:mesh.istio.revisions[1].name: default is given twice"),
+        (
+            _revisions(UNREV, {"name": "1-33-0", "version": "1.33.0"}),
+            "meshbridge:mesh.istio.revisions: versions more than two minor versions apart",
+        ),
+        (
+            lambda cfg: (_revisions(UNREV, NEW)(cfg), cfg["meshbridge:clusters"][1].update(istio={"revisions": ["x"]})),
+            "meshbridge:clusters[1].istio.revisions: x is not one of meshbridge:mesh.istio.revisions",
+        ),
+        (
+            lambda cfg: (
+                _revisions(UNREV, NEW, gatewayRevision="1-31-0")(cfg),
+                cfg["meshbridge:clusters"][1].update(istio={"revisions": ["default"]}),
+            ),
+            "meshbridge:clusters[1].istio.gatewayRevision: 1-31-0 is not installed on cluster-b",
+        ),
+        (
+            lambda cfg: cfg["meshbridge:clusters"][1].update(istio={"defaultRevision": "default"}),
+            "meshbridge:clusters[1].istio.defaultRevision: only with meshbridge:mesh.istio.revisions",
+        ),
+    ],
+)
+def test_canary_settings_that_cannot_be_are_refused_with_their_key_path(
+    tmp_path: Path, mutate: Any, error: str
+) -> None:
+    refused = run_variant(tmp_path, mutate)
+    assert not refused.ok and not refused.registrations
+    assert any(e.startswith(error) for e in refused.errors), refused.errors
+
+
+def test_a_canary_upgrade_goes_in_order_install_tag_gateway_remove(tmp_path: Path) -> None:
+    """Each step against the outputs of the step before: what goes through, and what is refused."""
+    single = _with_revision(None)
+    # 1. install the canary beside the unrevisioned istiod
+    assert run_variant(tmp_path, _revisions(UNREV, NEW), stack_outputs=single).ok
+    # installing and moving the default tag at once is refused
+    both = run_variant(tmp_path, _revisions(UNREV, NEW, defaultRevision="1-31-0"), stack_outputs=single)
+    assert not both.ok and any("install 1-31-0 first, then move the default tag" in e for e in both.errors)
+    # 2. the default tag (and the gateway) move alone
+    installed = _ran([UNREV, NEW], "default", "default")
+    step2 = _revisions(UNREV, NEW, defaultRevision="1-31-0", gatewayRevision="1-31-0")
+    assert run_variant(tmp_path, step2, stack_outputs=installed).ok
+    # 3. the old revision goes once nothing uses it: not while the gateway did in the last `up`
+    tag_moved = _ran([UNREV, NEW], "1-31-0", "default")
+    gone = run_variant(tmp_path, _revisions(NEW), stack_outputs=tag_moved)
+    assert not gone.ok and any("revision default is removed while the east-west gateway" in e for e in gone.errors)
+    assert run_variant(tmp_path, _revisions(NEW), stack_outputs=_ran([UNREV, NEW], "1-31-0", "1-31-0")).ok
+    # and not straight back to a single revision with two running
+    back = run_variant(tmp_path, lambda cfg: None, stack_outputs=installed)
+    assert not back.ok and any("remove all but one" in e for e in back.errors)
+    # rollback of step 2: the tag moves back alone
+    assert run_variant(tmp_path, _revisions(UNREV, NEW), stack_outputs=_ran([UNREV, NEW], "1-31-0", "1-31-0")).ok

@@ -457,8 +457,10 @@ def test_revision_is_carried_by_every_release(tmp_path: Path) -> None:
     res = run_variant(tmp_path, mutate)
     assert res.ok, res.errors
     for c in ("cluster-a", "cluster-b"):
-        # Pulumi names stay stable; the Helm release and Service names carry the revision
-        istiod = release(res, c, "istiod")
+        # the Pulumi name, the Helm release and the Service name carry the revision; the alias keeps
+        # what was deployed as `<cluster>-istiod`
+        istiod = release(res, c, "istiod-1-30-3")
+        assert f"{c}-istiod" in istiod.aliases
         assert istiod.inputs["name"] == "istiod-1-30-3"
         assert values(istiod)["revision"] == "1-30-3"
         assert values(release(res, c, "istio-base")) == {

@@ -331,7 +331,14 @@ def test_item5_per_pod_service_host_is_imported_only_under_an_alias(tmp_path: Pa
 def test_item6_istiod_fails_validation_closed_and_istio_objects_wait_for_it(stack: str) -> None:
     result = run_program(stack)
     assert result.ok, result.errors
-    istiod = {str(provider_cluster(result, r)): r for r in of_type(result, HELM) if r.name.endswith("-istiod")}
+    # the istiod the default tag points at (the unrevisioned `<c>-istiod`, else `<c>-istiod-<revision>`)
+    clusters = result.outputs["clusters"]
+    wanted = {
+        f"{c}-istiod" + (f"-{o['istio']['revision']}" if o["istio"].get("revision") else "")
+        for c, o in clusters.items()
+    }
+    istiod = {str(provider_cluster(result, r)): r for r in of_type(result, HELM) if r.name in wanted}
+    assert len(istiod) == len(clusters)
     for release in istiod.values():
         assert redact(release.inputs)["values"]["base"] == {"validationFailurePolicy": "Fail"}
     istio_objects = [

@@ -362,3 +362,48 @@ def test_locality_settings_without_a_priority_order_pass_the_judge(
     write_tree(result, tmp_path / "tree")
     proc = run_judge(judge, tmp_path / "tree")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --------------------------------------------------- canary revisions side by side (issue 26)
+
+
+@pytest.fixture(scope="session")
+def canary_tree(tmp_path_factory: pytest.TempPathFactory, judge: Path) -> Path:
+    result = run_program("canary")
+    assert result.ok, result.errors
+    out = tmp_path_factory.mktemp("judge") / "canary"
+    write_tree(result, out)
+    return out
+
+
+def test_both_revisions_render_and_pass_the_judge_side_by_side(judge: Path, canary_tree: Path) -> None:
+    proc = run_judge(judge, canary_tree)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "istio judge: 8 of 8 declared paths computed by pilot as declared, 0 problems" in proc.stdout
+    for cluster in ("cluster-a", "cluster-b"):
+        rendered = canary_tree / "clusters" / cluster / "helm"
+        assert (rendered / "istiod" / "rendered" / "deployment.istio-system.istiod.yaml").is_file()
+        assert (rendered / "istiod-1-30-3" / "rendered" / "deployment.istio-system.istiod-1-30-3.yaml").is_file()
+    # cluster-a's default tag is on 1-30-3: its tag webhook calls istiod-1-30-3 and the unrevisioned
+    # injector is gone; cluster-b's default is still the unrevisioned injector
+    tag = canary_tree / "clusters/cluster-a/helm/istio-revision-tag-default/rendered"
+    assert sorted(p.name for p in tag.iterdir()) == [
+        "mutatingwebhookconfiguration.istio-revision-tag-default.yaml",
+        "service.istio-system.istiod-revision-tag-default.yaml",
+    ]
+    webhook = yaml.safe_load((tag / "mutatingwebhookconfiguration.istio-revision-tag-default.yaml").read_text())
+    assert {w["clientConfig"]["service"]["name"] for w in webhook["webhooks"]} == {"istiod-1-30-3"}
+    injector = "mutatingwebhookconfiguration.istio-sidecar-injector.yaml"
+    assert not (canary_tree / "clusters/cluster-a/helm/istiod/rendered" / injector).exists()
+    assert (canary_tree / "clusters/cluster-b/helm/istiod/rendered" / injector).exists()
+
+
+def test_two_default_injectors_are_caught_by_the_judge(judge: Path, canary_tree: Path, tmp_path: Path) -> None:
+    """The unrevisioned injector kept while the default tag points at another revision: both would
+    inject the pods of istio-injection=enabled namespaces."""
+    tree = tmp_path / "tree"
+    shutil.copytree(canary_tree, tree)
+    edit(tree, "cluster-a/helm/istiod.yaml", lambda release: release.pop("omit"))
+    proc = run_judge(judge, tree)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "cluster-a: 2 webhooks inject namespaces labelled istio-injection=enabled, expected one" in proc.stdout

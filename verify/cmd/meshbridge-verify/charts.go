@@ -49,6 +49,9 @@ func renderCharts(out, cluster string, releases []HelmRelease) (map[string][]Obj
 		for _, m := range manifests {
 			obj := m.Unstructured.Object
 			o := Object{Obj: obj}
+			if !r.Keeps(o) {
+				continue
+			}
 			parts := []string{strings.ToLower(o.Kind())}
 			if o.Namespace() != "" {
 				parts = append(parts, o.Namespace())
@@ -84,11 +87,30 @@ func findObject(objs []Object, kind, name string) *Object {
 
 func releaseByChart(releases []HelmRelease, chart string) *HelmRelease {
 	for i := range releases {
-		if releases[i].Chart == chart {
+		if releases[i].Chart == chart && !releases[i].IsTag() {
 			return &releases[i]
 		}
 	}
 	return nil
+}
+
+// istiodReleases: every control plane revision's istiod release (revision tags apart).
+func istiodReleases(releases []HelmRelease) []*HelmRelease {
+	var found []*HelmRelease
+	for i := range releases {
+		if releases[i].Chart == "istiod" && !releases[i].IsTag() {
+			found = append(found, &releases[i])
+		}
+	}
+	return found
+}
+
+// revisioned is a chart object's name for a revision: `istiod` -> `istiod-<revision>`.
+func revisioned(name, revision string) string {
+	if revision == "" {
+		return name
+	}
+	return name + "-" + revision
 }
 
 // checkCharts compares the rendered charts with the objects meshbridge renders beside them.
@@ -104,18 +126,21 @@ func checkCharts(cluster string, decl *Declaration, objs []Object, releases []He
 		}
 	}
 
-	if istiod := releaseByChart(releases, "istiod"); istiod != nil && str(istiod.Values, "profile") == "remote" {
-		problems = append(problems, checkRemoteProfile(cluster, network, istiod, rendered[istiod.Release])...)
-	} else if istiod != nil {
+	for _, istiod := range istiodReleases(releases) {
+		if str(istiod.Values, "profile") == "remote" {
+			problems = append(problems, checkRemoteProfile(cluster, network, istiod, rendered[istiod.Release])...)
+			continue
+		}
 		robjs := rendered[istiod.Release]
-		dep := findObject(robjs, "Deployment", "istiod")
-		cm := findObject(robjs, "ConfigMap", "istio")
+		depName, cmName := revisioned("istiod", istiod.Revision()), revisioned("istio", istiod.Revision())
+		dep := findObject(robjs, "Deployment", depName)
+		cm := findObject(robjs, "ConfigMap", cmName)
 		if dep == nil || cm == nil {
-			fail("Istio's istiod chart rendered no Deployment istiod or ConfigMap istio")
+			fail("Istio's istiod chart rendered no Deployment %s or ConfigMap %s", depName, cmName)
 		} else {
 			env := containerEnv(dep.Obj)
 			if env["CLUSTER_ID"] != cluster {
-				fail("rendered Deployment istio-system/istiod: CLUSTER_ID is %q, expected the cluster name %q", env["CLUSTER_ID"], cluster)
+				fail("rendered Deployment istio-system/%s: CLUSTER_ID is %q, expected the cluster name %q", depName, env["CLUSTER_ID"], cluster)
 			}
 			var mesh map[string]any
 			if err := yaml.Unmarshal([]byte(str(cm.Obj, "data", "mesh")), &mesh); err != nil {
@@ -138,6 +163,8 @@ func checkCharts(cluster string, decl *Declaration, objs []Object, releases []He
 			}
 		}
 	}
+
+	problems = append(problems, checkDefaultInjector(cluster, releases, rendered)...)
 
 	gwRel := releaseByChart(releases, "gateway")
 	gatewayObj := findObject(objs, "Gateway", "")
@@ -254,4 +281,41 @@ func checkRemoteProfile(cluster, network string, istiod *HelmRelease, robjs []Ob
 		}
 	}
 	return problems
+}
+
+// checkDefaultInjector: with an istiod of its own, exactly one webhook of the cluster injects pods of
+// namespaces labelled istio-injection=enabled: the unrevisioned istiod's `istio-sidecar-injector`
+// or the `default` revision tag, never both (with revisions side by side both would inject, and
+// the first to run wins), and not none (such pods would start without a sidecar).
+func checkDefaultInjector(cluster string, releases []HelmRelease, rendered map[string][]Object) []string {
+	own := false
+	for _, r := range istiodReleases(releases) {
+		if str(r.Values, "profile") != "remote" {
+			own = true
+		}
+	}
+	if !own {
+		return nil
+	}
+	var injectors []string
+	for _, r := range releases {
+		for _, o := range rendered[r.Release] {
+			if o.Kind() != "MutatingWebhookConfiguration" {
+				continue
+			}
+			for _, w := range list(o.Obj, "webhooks") {
+				wm, _ := w.(map[string]any)
+				for _, e := range list(wm, "namespaceSelector", "matchExpressions") {
+					em, _ := e.(map[string]any)
+					if str(em, "key") == "istio-injection" && str(em, "operator") == "In" {
+						injectors = append(injectors, o.Name()+" ("+r.Release+")")
+					}
+				}
+			}
+		}
+	}
+	if len(injectors) != 1 {
+		return []string{fmt.Sprintf("%s: %d webhooks inject namespaces labelled istio-injection=enabled, expected one: %v", cluster, len(injectors), injectors)}
+	}
+	return nil
 }

@@ -229,14 +229,21 @@ func judgeMain(out string) int {
 			}
 		}
 		var gwSvc, gwDep *Object
+		// the mesh config pilot judges with: the default revision's istiod (base's defaultRevision);
+		// with several revisions side by side their mesh configs are the same values
 		meshConfig := ""
+		defaultRevision := ""
+		if base := releaseByChart(releases, "base"); base != nil && str(base.Values, "defaultRevision") != "default" {
+			defaultRevision = str(base.Values, "defaultRevision")
+		}
 		for _, r := range releases {
-			switch r.Chart {
-			case "gateway":
+			switch {
+			case r.Chart == "gateway":
 				gwSvc = findObject(rendered[r.Release], "Service", "")
 				gwDep = findObject(rendered[r.Release], "Deployment", "")
-			case "istiod":
-				if cm := findObject(rendered[r.Release], "ConfigMap", "istio"); cm != nil {
+			case r.Chart == "istiod" && !r.IsTag():
+				cm := findObject(rendered[r.Release], "ConfigMap", revisioned("istio", r.Revision()))
+				if cm != nil && (meshConfig == "" || r.Revision() == defaultRevision) {
 					meshConfig = str(cm.Obj, "data", "mesh")
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 
@@ -139,7 +140,27 @@ type HelmRelease struct {
 	Chart     string         `json:"chart"`
 	Version   string         `json:"version"`
 	Values    map[string]any `json:"values"`
+	// the objects of the chart that are the release's, as Kind/name: only these, or all but these
+	// (a revision tag rendered from the istiod chart; the unrevisioned injector while the tag is
+	// elsewhere: components/helm.py)
+	Only []string `json:"only"`
+	Omit []string `json:"omit"`
 }
+
+// Keeps reports whether the release keeps the rendered object (Only, Omit).
+func (r HelmRelease) Keeps(o Object) bool {
+	kn := o.Kind() + "/" + o.Name()
+	if len(r.Only) > 0 && !slices.Contains(r.Only, kn) {
+		return false
+	}
+	return !slices.Contains(r.Omit, kn)
+}
+
+// Revision is the istiod revision a release is rendered for ("" for the unrevisioned one).
+func (r HelmRelease) Revision() string { return str(r.Values, "revision") }
+
+// IsTag reports whether the release renders only revision tags out of the istiod chart.
+func (r HelmRelease) IsTag() bool { return r.Chart == "istiod" && len(r.Only) > 0 }
 
 var placeholderRE = regexp.MustCompile(`\$\{[^}]*\}`)
 
