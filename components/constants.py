@@ -21,6 +21,9 @@ HEALTH_PATH = "/healthz/ready"
 # Helm release of the east-west gateway, and so the name of its Service (the TargetGroupBinding's
 # serviceRef) and of the TargetGroupBinding itself
 EASTWEST_RELEASE = "istio-eastwestgateway"
+INGRESS_RELEASE = "istio-ingressgateway"
+# the `istio` label of the ingress gateway pods: what a distributed Gateway selects
+INGRESS_SELECTOR = {"istio": "ingressgateway"}
 # A gateway rollout without dropped connections (docs/runbook.md, "Gateway rollouts"): the NLB's
 # target group keeps a deregistering target's flows for DEREGISTRATION_DELAY_SECONDS, and an NLB keeps
 # sending it new flows for a while after deregistration (aws-load-balancer-controller#3270); the

@@ -34,6 +34,8 @@ from components.constants import (
     GATEWAY_GRACE_SECONDS,
     GATEWAY_PORT,
     HEALTH_PORT,
+    INGRESS_RELEASE,
+    INGRESS_SELECTOR,
     ISTIO_NAMESPACE,
     MANAGED_BY,
     service_fqdn,
@@ -67,7 +69,7 @@ def _chart(
     name: str,
     release: str,
     chart: str,
-    args: IstioControlPlaneArgs | EastWestGatewayArgs,
+    args: IstioControlPlaneArgs | EastWestGatewayArgs | IngressGatewayArgs,
     values: Any,
     opts: pulumi.ResourceOptions,
     version: Optional[str] = None,
@@ -592,3 +594,62 @@ class EastWestGateway(pulumi.ComponentResource):
             # the gateway pods to select, and istiod to answer the validation webhook
             opts=child(depends_on=[args.istiod, self.release.ready]),
         )
+
+
+# --------------------------------------------------------------------------- ingress gateway
+
+# the AWS Load Balancer Controller's Service annotations: an NLB with ip targets, in the scheme asked
+LB_TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
+LB_TARGET_TYPE = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"
+LB_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+
+
+@dataclass(frozen=True)
+class IngressGatewayArgs:
+    """An ingress gateway on one cluster: the gateway chart as its own release."""
+
+    cluster: str
+    version: str  # gateway chart version: the injecting revision's
+    repository: str
+    provider: k8s.Provider
+    istiod: Dependency  # the istiod that injects the gateway pods (its `ready`)
+    scheme: Literal["internal", "internet-facing"] = "internal"
+    aws: bool = True  # an NLB of the AWS Load Balancer Controller; False: a plain LoadBalancer Service
+    revision: Optional[str] = None
+    after: tuple[Dependency, ...] = ()
+
+
+def ingress_values(args: IngressGatewayArgs) -> dict[str, Any]:
+    """Values of the `gateway` chart for the ingress gateway (keys of its values.schema.json)."""
+    service: dict[str, Any] = {"type": "LoadBalancer"}
+    if args.aws:
+        service["annotations"] = {LB_TYPE: "external", LB_TARGET_TYPE: "ip", LB_SCHEME: args.scheme}
+    values: dict[str, Any] = {
+        "labels": {"app": INGRESS_RELEASE, **INGRESS_SELECTOR},
+        "service": service,
+        "autoscaling": {"minReplicas": 2},
+        "podDisruptionBudget": {"minAvailable": 1},
+    }
+    if args.revision:
+        values["revision"] = args.revision
+    return values
+
+
+class IngressGateway(pulumi.ComponentResource):
+    """The `istio-ingressgateway` release on one cluster; distributed Gateways select its pods."""
+
+    release: HelmChart
+
+    def __init__(self, name: str, args: IngressGatewayArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("meshbridge:istio:IngressGateway", name, None, opts)
+        self.args = args
+        child = partial(child_opts, self, args.provider)
+        self.release = _chart(
+            f"{args.cluster}-{INGRESS_RELEASE}",
+            INGRESS_RELEASE,
+            "gateway",
+            args,
+            ingress_values(args),
+            child(depends_on=[args.istiod, *args.after]),
+        )
+        self.register_outputs({"cluster": args.cluster, "scheme": args.scheme})

@@ -92,19 +92,48 @@ INTERNET_FACING = (
 )
 
 
-def services_not_internet_facing(r: Res) -> list[str]:
-    """No Service or Ingress anywhere in the stack asks for an internet-facing load balancer."""
+def _internet_facing(r: Res) -> list[tuple[str, str]]:
+    """The annotations by which a Service or Ingress asks for an internet-facing load balancer."""
     if r.kind not in ("Service", "Ingress"):
         return []
     meta = r.props.get("metadata") or {}
     annotations = meta.get("annotations") or {} if isinstance(meta, dict) else {}
     if not isinstance(annotations, dict):
         return []
+    return [(key, value) for key, value in INTERNET_FACING if str(annotations.get(key, "")).lower() == value]
+
+
+def _is_ingress_gateway(r: Res) -> bool:
+    """The ingress gateway's Service that meshbridge installs where a cluster asks for one
+    (`clusters[].ingressGateway`: components/istio.py), the only one that may be internet-facing."""
+    meta = r.props.get("metadata") or {}
+    return (
+        r.kind == "Service"
+        and isinstance(meta, dict)
+        and (meta.get("name"), meta.get("namespace")) == (INGRESS_SERVICE, ROOT_NAMESPACE)
+    )
+
+
+def services_not_internet_facing(r: Res) -> list[str]:
+    """No Service or Ingress asks for an internet-facing load balancer, but the ingress gateway's
+    where the stack asks for it (flagged by `ingress-gateway-internet-facing`)."""
+    if _is_ingress_gateway(r):
+        return []
     return [
         f"{r.kind} {r.name} asks for an internet-facing load balancer ({key}: {value}); nothing of the mesh is "
         "internet-facing"
-        for key, value in INTERNET_FACING
-        if str(annotations.get(key, "")).lower() == value
+        for key, value in _internet_facing(r)
+    ]
+
+
+def ingress_gateway_internet_facing(r: Res) -> list[str]:
+    """Advisory: an ingress gateway asked to be internet-facing (`ingressGateway.scheme`)."""
+    if not _is_ingress_gateway(r):
+        return []
+    return [
+        f"{r.name}: the ingress gateway is internet-facing ({key}: {value}), as clusters[].ingressGateway.scheme "
+        "asks: every Gateway that selects it is reachable from the internet"
+        for key, value in _internet_facing(r)
     ]
 
 
@@ -121,6 +150,7 @@ def gateway_hosts_not_wildcard(r: Res) -> list[str]:
 
 
 ROOT_NAMESPACE = "istio-system"  # Istio's root namespace (meshConfig.rootNamespace, istiod's namespace)
+INGRESS_SERVICE = "istio-ingressgateway"  # the ingress gateway chart's Service (components/constants.py)
 ALL_NAMESPACES = "*/*"
 
 
@@ -270,9 +300,13 @@ RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
         f"No intermediate CA expires within {EXPIRY_WARNING_DAYS} days (advisory).",
         intermediate_ca_expiry,
     ),
+    "ingress-gateway-internet-facing": (
+        "An ingress gateway is internet-facing only where a cluster asks for it (advisory: flagged).",
+        ingress_gateway_internet_facing,
+    ),
 }
 # reported as warnings: the preview and `up` go on
-ADVISORY = frozenset({"intermediate-ca-expiry"})
+ADVISORY = frozenset({"intermediate-ca-expiry", "ingress-gateway-internet-facing"})
 
 STACK_RULES: dict[str, tuple[str, StackRule]] = {
     "strict-mtls-in-production": ("Mesh PeerAuthentication is STRICT in production stacks.", strict_mtls_in_production),

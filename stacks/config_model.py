@@ -560,6 +560,15 @@ class InfraStack(Model):
     outputs: InfraStackOutputs = InfraStackOutputs()
 
 
+class IngressGatewaySettings(Model):
+    """`clusters[].ingressGateway`: an Istio ingress gateway on this cluster (the gateway chart,
+    release `istio-ingressgateway`, pods labelled istio=ingressgateway) behind a load balancer."""
+
+    # the AWS Load Balancer Controller's NLB scheme; internet-facing only when asked (the policy
+    # pack flags it); local connectivity: a plain LoadBalancer Service
+    scheme: Literal["internal", "internet-facing"] = "internal"
+
+
 class ClusterIstio(Model):
     """Istio settings of one cluster that differ from `meshbridge:mesh.istio`."""
 
@@ -604,6 +613,7 @@ class ClusterSpec(Model):
     # local connectivity: the address of this cluster's east-west gateway (docs/local.md)
     gateway: Optional[GatewaySettings] = None
     istio: ClusterIstio = ClusterIstio()
+    ingress_gateway: Optional[IngressGatewaySettings] = None
 
     def from_stack(self, key: str) -> Optional[str]:
         """The upstream output name that fills `key` (an InfraStackOutputs field), if any."""

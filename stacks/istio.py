@@ -15,10 +15,13 @@ from typing import Any, Optional
 
 import pulumi
 
+from components.constants import INGRESS_RELEASE, ISTIO_NAMESPACE, service_fqdn
 from components.istio import (
     UNREVISIONED,
     EastWestGateway,
     EastWestGatewayArgs,
+    IngressGateway,
+    IngressGatewayArgs,
     IstioControlPlane,
     IstioControlPlaneArgs,
     as_revision,
@@ -51,6 +54,13 @@ class ControlPlanes:
         """What an Istio object in `cluster` waits for: istiod (CRDs from base, validation webhook),
         for a remote of primary-remote also the primary's istiod path."""
         return list(self.by_cluster[cluster].ready)
+
+
+@dataclass
+class IngressGateways:
+    """An `IngressGateway` per cluster with `ingressGateway`."""
+
+    by_cluster: dict[str, IngressGateway] = field(default_factory=dict)
 
 
 @dataclass
@@ -177,6 +187,46 @@ def wire_eastwest(
     return gateways
 
 
+def gateway_injector(cfg: MeshConfig, cluster: str) -> str:
+    """The revision whose istiod injects a cluster's gateways (`default`: the unrevisioned one)."""
+    settings = cfg.mesh.istio
+    canary = cfg.cluster(cluster).istio_revisions(settings)
+    return canary.gateway if canary else (settings.revision or UNREVISIONED)
+
+
+def wire_ingress(
+    cfg: MeshConfig,
+    clusters: Clusters,
+    control_planes: ControlPlanes,
+    after: Optional[Mapping[str, Sequence[Dependency]]] = None,
+) -> IngressGateways:
+    """An ingress gateway for every cluster with `ingressGateway`, injected by the revision that
+    injects its east-west gateway; `after`: as for `wire_control_planes` (a remote of primary-remote)."""
+    settings = cfg.mesh.istio
+    gateways = IngressGateways()
+    for spec in cfg.clusters:
+        if spec.ingress_gateway is None:
+            continue
+        injector = gateway_injector(cfg, spec.name)
+        canary = spec.istio_revisions(settings)
+        gateways.by_cluster[spec.name] = IngressGateway(
+            names.ingress_gateway(spec.name),
+            IngressGatewayArgs(
+                cluster=spec.name,
+                version=canary.version(injector) if canary else spec.istio_version(settings),
+                repository=chart_source(settings),
+                provider=clusters[spec.name].k8s_provider,
+                istiod=control_planes.by_cluster[spec.name].istiods[injector].ready,
+                scheme=spec.ingress_gateway.scheme,
+                aws=cfg.mesh.connectivity != "local",
+                revision=as_revision(injector),
+                after=tuple((after or {}).get(spec.name, ())),
+            ),
+            opts=pulumi.ResourceOptions(parent=clusters[spec.name]),
+        )
+    return gateways
+
+
 def istio_outputs(
     cfg: MeshConfig, control_planes: ControlPlanes, gateways: EastWestGateways, name: str
 ) -> dict[str, Any]:
@@ -192,6 +242,7 @@ def istio_outputs(
             "network": spec.network,
             "clusterName": spec.name,
             "eastWestGatewayService": gw.service_host if gw is not None else None,
+            "ingressGatewayService": service_fqdn(INGRESS_RELEASE, ISTIO_NAMESPACE) if spec.ingress_gateway else None,
         }
     }
 

@@ -22,12 +22,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.options import Dependency
 from stacks.checks import Checks, wire_checks
 from stacks.clusters import Clusters, wire_clusters
 from stacks.config_model import MeshConfig
 from stacks.discovery import Discovery, remote_prerequisites, wire_discovery
 from stacks.distribution import Distributions, wire_distributions
-from stacks.istio import ControlPlanes, EastWestGateways, wire_control_planes, wire_eastwest
+from stacks.istio import (
+    ControlPlanes,
+    EastWestGateways,
+    IngressGateways,
+    wire_control_planes,
+    wire_eastwest,
+    wire_ingress,
+)
 from stacks.network import Network, bind_gateways, gateway_clusters, wire_network
 from stacks.pki import Pki, wire_pki
 from stacks.services import Exports, Imports, wire_exports, wire_imports
@@ -44,6 +52,7 @@ class Mesh:
     control_planes: ControlPlanes
     exports: Exports
     eastwest: EastWestGateways
+    ingress: IngressGateways
     network: Network
     discovery: Discovery
     imports: Imports
@@ -67,12 +76,14 @@ def build_mesh(cfg: MeshConfig) -> Mesh:
     exports = wire_exports(cfg, clusters, control_planes)
     eastwest = wire_eastwest(cfg, clusters, control_planes, exports.hosts_by_cluster(), only=first)
     network = bind_gateways(network, eastwest, only=first)
+    after: dict[str, list[Dependency]] = {}
     if remotes:
         after = remote_prerequisites(cfg, network, discovery, control_planes, eastwest)
         wire_control_planes(cfg, clusters, pki, discovery.istiod, only=remotes, after=after, planes=control_planes)
         hosts = exports.hosts_by_cluster()
         wire_eastwest(cfg, clusters, control_planes, hosts, only=remotes, after=after, gateways=eastwest)
         network = bind_gateways(network, eastwest, only=remotes)
+    ingress = wire_ingress(cfg, clusters, control_planes, after)
     imports = wire_imports(cfg, clusters, control_planes, exports, network, eastwest)
     distributions = wire_distributions(cfg, clusters, control_planes)
     telemetry = wire_telemetry(cfg, clusters, control_planes)
@@ -86,6 +97,7 @@ def build_mesh(cfg: MeshConfig) -> Mesh:
         control_planes=control_planes,
         exports=exports,
         eastwest=eastwest,
+        ingress=ingress,
         network=network,
         discovery=discovery,
         imports=imports,

@@ -46,6 +46,11 @@ def eastwest_gateway(cluster: str) -> str:
     return f"{cluster}-istio-eastwest"
 
 
+def ingress_gateway(cluster: str) -> str:
+    """`IngressGateway` of one cluster."""
+    return f"{cluster}-istio-ingress"
+
+
 def export_component(cluster: str, namespace: str, service: str) -> str:
     """`ServiceExport` of one service in one producer cluster."""
     return f"{cluster}-export-{namespace}-{service}"

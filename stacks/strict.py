@@ -25,10 +25,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Optional
 
-from components.constants import EASTWEST_RELEASE, ISTIO_NAMESPACE, MESH_TELEMETRY
+from components.constants import (
+    EASTWEST_RELEASE,
+    INGRESS_RELEASE,
+    INGRESS_SELECTOR,
+    ISTIO_NAMESPACE,
+    MESH_TELEMETRY,
+)
 from components.distribution import object_key
 from components.istio import CROSS_NETWORK_GATEWAY
 from components.pki import CACERTS_NAME
@@ -374,6 +380,7 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
     given: dict[tuple[str, Identity], str] = {}  # (cluster, identity) -> key path of the first
     files: dict[tuple[str, str], tuple[Identity, str]] = {}  # (cluster, synth file name) -> first
     names: dict[str, str] = {}  # resource name -> key path of the first
+    ingress = {c.name for c in cfg.clusters if c.ingress_gateway is not None}
     # a synth file name starts with the kind in lower case: only owned objects of a distributed kind
     # can share one with a distributed object
     kinds = {str(o.get("kind")).lower() for objs in manifests for o in objs if isinstance(o, dict)}
@@ -405,7 +412,7 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
                 p.append(f"{at}: may not replace {rule}")
                 continue
             p.extend(_exposure(at, obj, cfg, d.acknowledge, apps))
-            p.extend(_gateway_without_gateway(at, obj, targets))
+            p.extend(_gateway_without_gateway(at, obj, targets, ingress))
             if (
                 cfg.mesh.mtls == "STRICT"
                 and ident[:2] == ("security.istio.io", "PeerAuthentication")
@@ -480,23 +487,41 @@ def _imports(cfg: MeshConfig) -> dict[str, list[tuple[str, set[str]]]]:
     return {cluster: list(hosts.items()) for cluster, hosts in out.items()}
 
 
-def _gateway_without_gateway(at: str, obj: dict[str, Any], clusters: Sequence[str]) -> list[str]:
-    """A distributed Istio Gateway binds to the gateway pods its selector matches; meshbridge installs
-    one gateway per cluster, the east-west gateway, which no distributed object may select
-    (stacks/exposure.py). Any other selector matches nothing meshbridge installs: the Gateway would
-    configure no proxy (Istio's judge refuses it: "exists but no gateway chart is installed")."""
+# the labels of the ingress gateway pods (components/istio.py ingress_values)
+INGRESS_LABELS = {"app": INGRESS_RELEASE, **INGRESS_SELECTOR}
+
+
+def _gateway_without_gateway(
+    at: str, obj: dict[str, Any], clusters: Sequence[str], ingress: Collection[str]
+) -> list[str]:
+    """A distributed Istio Gateway binds to the gateway pods its selector matches. meshbridge installs
+    the east-west gateway, which no distributed object may select (stacks/exposure.py), and, on the
+    clusters with `ingressGateway`, the ingress gateway (pods labelled istio=ingressgateway). Any
+    other selector, or the ingress selector on a cluster without one, matches nothing: the Gateway
+    would configure no proxy (Istio's judge refuses it: "exists but no gateway chart is installed")."""
     if obj.get("kind") != "Gateway" or _group(str(obj.get("apiVersion"))) != "networking.istio.io":
         return []
     if gateway_selection_problem(obj):
         return []  # reported as selecting the east-west gateway
     selector = (obj.get("spec") or {}).get("selector") if isinstance(obj.get("spec"), dict) else None
     shown = ", ".join(f"{k}={v}" for k, v in sorted(selector.items())) if isinstance(selector, dict) else "none"
+    matches_ingress = (
+        isinstance(selector, dict) and bool(selector) and all(INGRESS_LABELS.get(k) == v for k, v in selector.items())
+    )
+    if matches_ingress:
+        without = [c for c in clusters if c not in ingress]
+        if not without:
+            return []
+        return [
+            f"{at}.spec.selector: ({shown}) selects the ingress gateway, which {', '.join(without)} "
+            "does not have: set meshbridge:clusters[<i>].ingressGateway there, or leave it out of clusterSelector"
+        ]
     where = ", ".join(clusters) or "any cluster"
     return [
         f"{at}.spec.selector: ({shown}) matches no gateway meshbridge installs in {where}: "
-        "meshbridge installs only the east-west gateway, which distributed objects may not select; a Gateway "
-        "here would configure no proxy. Install the ingress gateway it is for with its own chart and "
-        "distribute the Gateway from that project"
+        "the east-west gateway may not be selected by distributed objects, and the ingress gateway "
+        f"(meshbridge:clusters[<i>].ingressGateway) has the labels {INGRESS_LABELS}; a Gateway here would "
+        "configure no proxy"
     ]
 
 

@@ -666,5 +666,8 @@ def test_a_distributed_gateway_for_no_installed_gateway_is_refused_naming_the_cl
         },
     }
     errors = refused(tmp_path, distribute(gateway), "meshbridge:distribute[")
-    line = next(e for e in errors if ".spec.selector: (istio=ingressgateway) matches no gateway" in e)
-    assert "in cluster-a, cluster-b" in line, line
+    line = next(e for e in errors if ".spec.selector: (istio=ingressgateway) selects the ingress gateway" in e)
+    assert "which cluster-a, cluster-b does not have" in line, line
+    other = {**gateway, "spec": {**gateway["spec"], "selector": {"app": "shop-gateway"}}}
+    errors = refused(tmp_path, distribute(other), "meshbridge:distribute[")
+    assert any(".spec.selector: (app=shop-gateway) matches no gateway meshbridge installs in" in e for e in errors)

@@ -546,3 +546,51 @@ def test_bad_istio_input_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "meshbridge:mesh.istio.revision: " in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- ingress gateways (issue 27)
+
+NLB_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+
+
+def test_an_ingress_gateway_is_its_own_gateway_release_behind_an_internal_nlb(tmp_path: Path) -> None:
+    from synth.engine import run_program
+
+    result = run_program("ingress")
+    assert result.ok, result.errors
+    charts = {r.name: r for r in result.by_type(HELM_CHART)}
+    ingress = charts["cluster-a-istio-ingressgateway"]
+    assert "cluster-b-istio-ingressgateway" not in charts  # only where a cluster asks for one
+    v = values(ingress)
+    assert ingress.inputs["name"] == "istio-ingressgateway" and ingress.inputs["chart"] == "gateway"
+    assert v["labels"] == {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+    assert v["service"] == {
+        "type": "LoadBalancer",
+        "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+            NLB_SCHEME: "internal",
+        },
+    }
+    schema = json.loads(require_shared(f"{SHARED}/gateway-values.schema.json").read_text())
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)(schema)
+    assert [e.message for e in validator.iter_errors(v)] == []
+    assert [p for p in (unknown_key("gateway", path) for path in key_paths(v)) if p] == []
+    # injected by the cluster's istiod: it waits for it
+    assert charts["cluster-a-istiod"].urn in ingress.dependencies
+    istio = result.outputs["clusters"]["cluster-a"]["istio"]
+    assert istio["ingressGatewayService"] == "istio-ingressgateway.istio-system.svc.cluster.local"
+    assert "ingressGatewayService" not in result.outputs["clusters"]["cluster-b"]["istio"]
+
+    asked = run_variant(
+        tmp_path,
+        lambda cfg: cfg["meshbridge:clusters"][0].update(ingressGateway={"scheme": "internet-facing"}),
+        stack="ingress",
+    )
+    facing = next(r for r in asked.by_type(HELM_CHART) if r.name == "cluster-a-istio-ingressgateway")
+    assert values(facing)["service"]["annotations"][NLB_SCHEME] == "internet-facing"
+    # local connectivity: a plain LoadBalancer Service (MetalLB, k3d's servicelb), no AWS annotation
+    local = run_variant(tmp_path, lambda cfg: cfg["meshbridge:clusters"][0].update(ingressGateway={}), stack="local")
+    assert local.ok, local.errors
+    plain = next(r for r in local.by_type(HELM_CHART) if r.name.endswith("-istio-ingressgateway"))
+    assert values(plain)["service"] == {"type": "LoadBalancer"}

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from policy.rules import RESOURCE_RULES, STACK_RULES, Res, violations
+from policy.rules import ADVISORY, RESOURCE_RULES, STACK_RULES, Res, violations
 from synth.engine import SynthResult, redact
 from tests.conftest import stack_config, stacks
 
@@ -60,6 +60,32 @@ RESOURCE_CASES = {
                 "kind": "Service",
                 "metadata": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"}},
                 "spec": {"type": "LoadBalancer"},
+            },
+        ),
+    ),
+    "ingress-gateway-internet-facing": (  # issue 27: flagged (advisory), not refused
+        Res(
+            "kubernetes:core/v1:Service",
+            "cluster-a-istio-ingressgateway:istio-system/istio-ingressgateway",
+            props={
+                "kind": "Service",
+                "metadata": {
+                    "name": "istio-ingressgateway",
+                    "namespace": "istio-system",
+                    "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"},
+                },
+            },
+        ),
+        Res(
+            "kubernetes:core/v1:Service",
+            "cluster-a-istio-ingressgateway:istio-system/istio-ingressgateway",
+            props={
+                "kind": "Service",
+                "metadata": {
+                    "name": "istio-ingressgateway",
+                    "namespace": "istio-system",
+                    "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"},
+                },
             },
         ),
     ),
@@ -218,3 +244,18 @@ def test_rules_see_preview_properties_as_plain_data() -> None:
         dict(proxied)
     known = unknown_checking_proxy({"type": "ingress", "cidrBlocks": ["0.0.0.0/0"]})
     assert not rule(Res(type="aws:ec2/securityGroupRule:SecurityGroupRule", name="sg", props=dict(known)))
+
+
+def test_an_internet_facing_ingress_gateway_is_flagged_not_refused_and_no_other_service_may_be() -> None:
+    """Issue 27: the ingress gateway a cluster asks to be internet-facing is reported (advisory); the
+    same annotation on any other Service is still refused."""
+    bad = RESOURCE_CASES["ingress-gateway-internet-facing"][1]
+    assert RESOURCE_RULES["services-not-internet-facing"][1](bad) == []
+    assert "ingress-gateway-internet-facing" in ADVISORY
+    elsewhere = Res(
+        "kubernetes:core/v1:Service",
+        "s",
+        props={"kind": "Service", "metadata": {**bad.props["metadata"], "namespace": "default"}},
+    )
+    assert RESOURCE_RULES["services-not-internet-facing"][1](elsewhere)
+    assert RESOURCE_RULES["ingress-gateway-internet-facing"][1](elsewhere) == []

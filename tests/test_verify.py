@@ -407,3 +407,57 @@ def test_two_default_injectors_are_caught_by_the_judge(judge: Path, canary_tree:
     proc = run_judge(judge, tree)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "cluster-a: 2 webhooks inject namespaces labelled istio-injection=enabled, expected one" in proc.stdout
+
+
+# ------------------------------------------------------------------ ingress gateways (issue 27)
+
+
+@pytest.fixture(scope="session")
+def ingress_tree(tmp_path_factory: pytest.TempPathFactory, judge: Path) -> Path:
+    result = run_program("ingress")
+    assert result.ok, result.errors
+    out = tmp_path_factory.mktemp("judge") / "ingress"
+    write_tree(result, out)
+    return out
+
+
+SHOP_GW = "cluster-a/gateway.istio-system.shop-gateway.yaml"
+SHOP_VS = "cluster-a/virtualservice.demo.shop.yaml"
+
+
+def test_the_ingress_route_is_computed_by_pilot_on_the_ingress_gateway(judge: Path, ingress_tree: Path) -> None:
+    proc = run_judge(judge, ingress_tree)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "8 of 8 declared paths computed by pilot as declared; 1 ingress gateway routes, 0 problems" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("rel", "change", "found"),
+    [
+        (
+            SHOP_GW,
+            lambda gw: gw["spec"].update(selector={"istio": "shop"}),
+            "Gateway istio-system/shop-gateway exists but no gateway chart is installed whose pods it selects",
+        ),
+        (
+            SHOP_VS,
+            lambda vs: vs["spec"]["http"][0]["route"][0]["destination"].update(host="other.demo.svc.cluster.local"),
+            'a request for shop.example.com on port 80 goes to cluster "outbound|8080||other.demo.svc.cluster.local", '
+            "which has no endpoints",
+        ),
+        (
+            SHOP_VS,
+            lambda vs: vs["spec"].update(gateways=["istio-system/other-gateway"]),
+            "a request for shop.example.com on port 80 is routed nowhere",
+        ),
+    ],
+    ids=["selector", "destination", "unbound"],
+)
+def test_an_ingress_fault_is_caught_by_the_judge(
+    judge: Path, ingress_tree: Path, tmp_path: Path, rel: str, change: Callable[[dict[str, Any]], None], found: str
+) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(ingress_tree, tree)
+    edit(tree, rel, change)
+    proc = run_judge(judge, tree)
+    assert proc.returncode == 1 and found in proc.stdout, proc.stdout + proc.stderr

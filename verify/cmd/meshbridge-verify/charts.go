@@ -94,6 +94,15 @@ func releaseByChart(releases []HelmRelease, chart string) *HelmRelease {
 	return nil
 }
 
+func releaseByName(releases []HelmRelease, name string) *HelmRelease {
+	for i := range releases {
+		if releases[i].Release == name {
+			return &releases[i]
+		}
+	}
+	return nil
+}
+
 // istiodReleases: every control plane revision's istiod release (revision tags apart).
 func istiodReleases(releases []HelmRelease) []*HelmRelease {
 	var found []*HelmRelease
@@ -166,12 +175,31 @@ func checkCharts(cluster string, decl *Declaration, objs []Object, releases []He
 
 	problems = append(problems, checkDefaultInjector(cluster, releases, rendered)...)
 
-	gwRel := releaseByChart(releases, "gateway")
-	gatewayObj := findObject(objs, "Gateway", "")
-	if gwRel == nil {
-		if gatewayObj != nil {
-			fail("%s exists but no gateway chart is installed", gatewayObj.Describe())
+	// every Istio Gateway binds to the pods of an installed gateway chart
+	var gwPods []map[string]string
+	for _, r := range releases {
+		if r.Chart == "gateway" {
+			if dep := findObject(rendered[r.Release], "Deployment", ""); dep != nil {
+				gwPods = append(gwPods, stringMap(sub(dep.Obj, "spec", "template", "metadata")["labels"]))
+			}
 		}
+	}
+	for _, o := range objs {
+		if o.Kind() != "Gateway" || !o.IsIstio() {
+			continue
+		}
+		sel := stringMap(o.Spec()["selector"])
+		bound := false
+		for _, labels := range gwPods {
+			bound = bound || selects(sel, labels)
+		}
+		if !bound {
+			fail("%s exists but no gateway chart is installed whose pods it selects (%s)", o.Describe(), sortedMap(sel))
+		}
+	}
+	gwRel := releaseByName(releases, "istio-eastwestgateway")
+	gatewayObj := findObject(objs, "Gateway", "cross-network-gateway")
+	if gwRel == nil {
 		return problems
 	}
 	robjs := rendered[gwRel.Release]

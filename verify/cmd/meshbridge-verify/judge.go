@@ -194,6 +194,7 @@ func judgeMain(out string) int {
 
 	var problems, notes []string
 	pathOK := make([]bool, len(decl.Paths))
+	ingressRoutes := 0 // ingress gateway routes pilot computed as the VirtualServices declare
 	for i := range pathOK {
 		pathOK[i] = true
 	}
@@ -228,7 +229,7 @@ func judgeMain(out string) int {
 				kubeYAML = append(kubeYAML, toYAML(o.Obj))
 			}
 		}
-		var gwSvc, gwDep *Object
+		var gwSvc, gwDep, ingSvc, ingDep *Object
 		// the mesh config pilot judges with: the default revision's istiod (base's defaultRevision);
 		// with several revisions side by side their mesh configs are the same values
 		meshConfig := ""
@@ -238,6 +239,9 @@ func judgeMain(out string) int {
 		}
 		for _, r := range releases {
 			switch {
+			case r.Chart == "gateway" && r.Release == ingressRelease:
+				ingSvc = findObject(rendered[r.Release], "Service", "")
+				ingDep = findObject(rendered[r.Release], "Deployment", "")
 			case r.Chart == "gateway":
 				gwSvc = findObject(rendered[r.Release], "Service", "")
 				gwDep = findObject(rendered[r.Release], "Deployment", "")
@@ -248,7 +252,7 @@ func judgeMain(out string) int {
 				}
 			}
 		}
-		stand := buildStandIns(ci, dc.Name, decl, treeNames, treeServices, gwSvc, gwDep)
+		stand := buildStandIns(ci, dc.Name, decl, treeNames, treeServices, gwSvc, gwDep, ingSvc, ingDep)
 		ap, an := analyze(dc.Name, objs, rendered, stand, meshConfig, ctmp, accepted)
 		problems = append(problems, ap...)
 		notes = append(notes, an...)
@@ -293,6 +297,7 @@ func judgeMain(out string) int {
 				}
 			}
 			j.checkCrossNamespace()
+			ingressRoutes += j.checkIngress(objs)
 		})
 		for _, e := range errs {
 			if first, _, cut := strings.Cut(e, "\n"); cut {
@@ -322,6 +327,9 @@ func judgeMain(out string) int {
 	discovered := ""
 	if n := countDiscovered(decl.Paths); n > 0 {
 		discovered = fmt.Sprintf(" (%d through endpoint discovery: producer side only)", n)
+	}
+	if ingressRoutes > 0 {
+		discovered += fmt.Sprintf("; %d ingress gateway routes", ingressRoutes)
 	}
 	report = append(report, fmt.Sprintf("istio judge: %d of %d declared paths computed by pilot as declared%s, %d problems", okPaths, len(decl.Paths), discovered, len(problems)))
 	text := strings.Join(report, "\n") + "\n"
@@ -357,6 +365,9 @@ func serviceEntries(objs []Object, rendered map[string][]Object) []Object {
 	}
 	return out
 }
+
+// ingressRelease is the ingress gateway's Helm release (components/constants.py INGRESS_RELEASE).
+const ingressRelease = "istio-ingressgateway"
 
 func countDiscovered(paths []Path) int {
 	n := 0

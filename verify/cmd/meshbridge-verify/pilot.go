@@ -40,7 +40,8 @@ const (
 type standIns struct {
 	objects []string
 	pods    map[string]podInfo // namespace/pod -> info
-	gateway *podInfo
+	gateway *podInfo           // the east-west gateway's pod
+	ingress *podInfo           // the ingress gateway's pod (clusters with ingressGateway)
 }
 
 type podInfo struct {
@@ -50,7 +51,7 @@ type podInfo struct {
 
 func addrFor(ci, wi, pi int) string { return fmt.Sprintf("10.%d.%d.%d", 10+ci, 1+wi, 10+pi) }
 
-func buildStandIns(ci int, clusterName string, decl *Declaration, treeServices map[string]bool, services []Object, gwSvc, gwDep *Object) *standIns {
+func buildStandIns(ci int, clusterName string, decl *Declaration, treeServices map[string]bool, services []Object, gwSvc, gwDep, ingSvc, ingDep *Object) *standIns {
 	s := &standIns{pods: map[string]podInfo{}}
 	namespaces := map[string]bool{probeCallerNS: true, probeTargetNS: true, intruderNS: true}
 	addWorkload := func(wi int, ns, svc, sa string, selector map[string]string, ports []WorkloadPort, pods []string) {
@@ -86,21 +87,29 @@ func buildStandIns(ci int, clusterName string, decl *Declaration, treeServices m
 	}
 	addWorkload(200, probeTargetNS, probeTarget, "default", map[string]string{"app": probeTarget},
 		[]WorkloadPort{{Name: "http", Port: 80, TargetPort: 8080, Protocol: "HTTP"}}, []string{probeTarget + "-0"})
-	if gwSvc != nil && gwDep != nil {
-		labels := stringMap(sub(gwDep.Obj, "spec", "template", "metadata")["labels"])
-		sa := str(gwDep.Obj, "spec", "template", "spec", "serviceAccountName")
-		ip := fmt.Sprintf("10.%d.250.10", 10+ci)
-		s.gateway = &podInfo{Name: gwDep.Name() + "-0", Namespace: gwDep.Namespace(), IP: ip, SA: sa, Labels: labels}
-		svc := copyMap(gwSvc.Obj)
+	// a gateway chart's pod and Service (ClusterIP: no load balancer here), as the chart renders them
+	gatewayStandIn := func(svcObj, dep *Object, octet int) *podInfo {
+		labels := stringMap(sub(dep.Obj, "spec", "template", "metadata")["labels"])
+		sa := str(dep.Obj, "spec", "template", "spec", "serviceAccountName")
+		ip := fmt.Sprintf("10.%d.%d.10", 10+ci, octet)
+		pod := &podInfo{Name: dep.Name() + "-0", Namespace: dep.Namespace(), IP: ip, SA: sa, Labels: labels}
+		svc := copyMap(svcObj.Obj)
 		spec := sub(svc, "spec")
 		delete(svc, "status")
 		spec["type"] = "ClusterIP"
-		spec["clusterIP"] = fmt.Sprintf("172.20.%d.250", 10+ci)
+		spec["clusterIP"] = fmt.Sprintf("172.20.%d.%d", 10+ci, octet)
 		s.objects = append(s.objects, toYAML(svc))
 		services = append(services, Object{Obj: svc})
-		s.pods[s.gateway.Namespace+"/"+s.gateway.Name] = *s.gateway
+		s.pods[pod.Namespace+"/"+pod.Name] = *pod
 		s.objects = append(s.objects, fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n  labels:\n%s\nspec:\n  serviceAccountName: %s\n  containers:\n  - name: istio-proxy\n    image: stand-in\nstatus:\n  phase: Running\n  podIP: %s\n  podIPs:\n  - ip: %s\n  conditions:\n  - type: Ready\n    status: \"True\"\n",
-			s.gateway.Name, s.gateway.Namespace, indentMap(labels, 4), sa, ip, ip))
+			pod.Name, pod.Namespace, indentMap(labels, 4), sa, ip, ip))
+		return pod
+	}
+	if gwSvc != nil && gwDep != nil {
+		s.gateway = gatewayStandIn(gwSvc, gwDep, 250)
+	}
+	if ingSvc != nil && ingDep != nil {
+		s.ingress = gatewayStandIn(ingSvc, ingDep, 251)
 	}
 	for _, svc := range services {
 		s.objects = append(s.objects, s.endpointSlice(svc)...)
@@ -651,4 +660,134 @@ func portsAny(ports []WorkloadPort) []any {
 		out = append(out, map[string]any{"name": p.Name, "port": float64(p.Port), "targetPort": float64(p.TargetPort)})
 	}
 	return out
+}
+
+// selects reports whether a label selector (a Gateway's) picks pods with these labels.
+func selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// checkIngress: every HTTP server of a Gateway that selects the ingress gateway gets a listener on
+// the ingress gateway for its port, and each VirtualService bound to that Gateway routes a request
+// for its host there to the cluster of its first destination (pilot's own route computation).
+// Returns how many routes were judged.
+func (j *clusterJudge) checkIngress(objs []Object) int {
+	judged := 0
+	for _, gw := range objs {
+		if gw.Kind() != "Gateway" || !gw.IsIstio() || !selects(stringMap(gw.Spec()["selector"]), ingressLabels(j.stand)) {
+			continue
+		}
+		where := fmt.Sprintf("%s: %s (ingress gateway)", j.name, gw.Describe())
+		if j.stand.ingress == nil {
+			j.fail("%s: selects the ingress gateway, which %s does not install", where, j.name)
+			continue
+		}
+		g := j.stand.ingress
+		p := j.proxy(model.Router, g.Namespace, g.SA, g.IP, g.Labels)
+		sim := j.sim(p)
+		for _, srv := range list(gw.Spec(), "servers") {
+			sm, _ := srv.(map[string]any)
+			port := number(sub(sm, "port")["number"])
+			if proto := strings.ToUpper(str(sub(sm, "port"), "protocol")); proto != "HTTP" {
+				continue // TLS servers need the gateway's certificate: not judged
+			}
+			listening := false
+			for _, l := range sim.Listeners {
+				if int(l.GetAddress().GetSocketAddress().GetPortValue()) == port {
+					listening = true
+				}
+			}
+			if !listening {
+				j.fail("%s: no listener on port %d of the ingress gateway (the gateway chart's pods are not selected, or the port is not served)", where, port)
+				continue
+			}
+			// each host of the server routes to a cluster pilot built, with endpoints: the bound
+			// VirtualService's first destination when one declares the host
+			for _, h := range list(sm, "hosts") {
+				hostname, _ := h.(string)
+				if _, after, ok := strings.Cut(hostname, "/"); ok {
+					hostname = after
+				}
+				if hostname == "" || strings.Contains(hostname, "*") {
+					continue
+				}
+				want := ""
+				for _, vs := range objs {
+					if vs.Kind() == "VirtualService" && boundTo(vs, gw) && hasHost(vs, hostname) {
+						want = firstDestination(vs)
+					}
+				}
+				res := sim.Run(simulation.Call{Address: g.IP, Port: port, Protocol: simulation.HTTP, HostHeader: hostname, CallMode: simulation.CallModeGateway})
+				parts := strings.Split(res.ClusterMatched, "|")
+				if res.Error != nil || len(parts) != 4 {
+					j.fail("%s: a request for %s on port %d is routed nowhere (cluster %q, error: %v): no VirtualService bound to the Gateway routes the host", where, hostname, port, res.ClusterMatched, res.Error)
+					continue
+				}
+				if want != "" && parts[3] != want {
+					j.fail("%s: a request for %s on port %d goes to cluster %q, expected the VirtualService's destination %s", where, hostname, port, res.ClusterMatched, want)
+					continue
+				}
+				c := xdstest.ExtractCluster(res.ClusterMatched, sim.Clusters)
+				if c == nil || len(j.clusterEndpoints(p, c)) == 0 {
+					j.fail("%s: a request for %s on port %d goes to cluster %q, which has no endpoints (the destination is no Service of the cluster)", where, hostname, port, res.ClusterMatched)
+					continue
+				}
+				judged++
+			}
+		}
+	}
+	return judged
+}
+
+func ingressLabels(s *standIns) map[string]string {
+	if s.ingress == nil {
+		return map[string]string{"istio": "ingressgateway"}
+	}
+	return s.ingress.Labels
+}
+
+// hasHost: the VirtualService declares the host.
+func hasHost(vs Object, hostname string) bool {
+	for _, h := range list(vs.Spec(), "hosts") {
+		if s, _ := h.(string); s == hostname {
+			return true
+		}
+	}
+	return false
+}
+
+// boundTo: the VirtualService names the Gateway in spec.gateways (`ns/name`, or `name` in its namespace).
+func boundTo(vs, gw Object) bool {
+	for _, g := range list(vs.Spec(), "gateways") {
+		name, _ := g.(string)
+		if name == gw.Namespace()+"/"+gw.Name() || (name == gw.Name() && vs.Namespace() == gw.Namespace()) {
+			return true
+		}
+	}
+	return false
+}
+
+// firstDestination: the FQDN of the first http route's first destination (short names resolve in
+// the VirtualService's namespace, as Istio does).
+func firstDestination(vs Object) string {
+	for _, r := range list(vs.Spec(), "http") {
+		rm, _ := r.(map[string]any)
+		for _, d := range list(rm, "route") {
+			dm, _ := d.(map[string]any)
+			h := str(sub(dm, "destination"), "host")
+			if h != "" && !strings.Contains(h, ".") {
+				h = h + "." + vs.Namespace() + ".svc.cluster.local"
+			}
+			return h
+		}
+	}
+	return ""
 }
