@@ -38,6 +38,22 @@ def _istio(
     )
 
 
+def _ingress_service(scheme: str) -> Res:
+    """The ingress gateway's Service as the chart renders it, in this NLB scheme."""
+    return Res(
+        "kubernetes:core/v1:Service",
+        "cluster-a-istio-ingressgateway:istio-system/istio-ingressgateway",
+        props={
+            "kind": "Service",
+            "metadata": {
+                "name": "istio-ingressgateway",
+                "namespace": "istio-system",
+                "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": scheme},
+            },
+        },
+    )
+
+
 RESOURCE_CASES = {
     "load-balancers-internal": (
         Res(LB, "nlb", props={"internal": True, "loadBalancerType": "network"}),
@@ -64,30 +80,8 @@ RESOURCE_CASES = {
         ),
     ),
     "ingress-gateway-internet-facing": (  # issue 27: flagged (advisory), not refused
-        Res(
-            "kubernetes:core/v1:Service",
-            "cluster-a-istio-ingressgateway:istio-system/istio-ingressgateway",
-            props={
-                "kind": "Service",
-                "metadata": {
-                    "name": "istio-ingressgateway",
-                    "namespace": "istio-system",
-                    "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"},
-                },
-            },
-        ),
-        Res(
-            "kubernetes:core/v1:Service",
-            "cluster-a-istio-ingressgateway:istio-system/istio-ingressgateway",
-            props={
-                "kind": "Service",
-                "metadata": {
-                    "name": "istio-ingressgateway",
-                    "namespace": "istio-system",
-                    "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"},
-                },
-            },
-        ),
+        _ingress_service("internal"),
+        _ingress_service("internet-facing"),
     ),
     "no-open-ingress": (
         Res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "r", props={"cidrIpv4": "10.0.0.0/16"}),

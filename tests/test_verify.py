@@ -262,16 +262,21 @@ def test_failover_priority_on_a_multi_producer_service_is_refused(tmp_path: Path
     ), result.errors
 
 
+def synth_tree(tmp_path_factory: pytest.TempPathFactory, stack: str) -> Path:
+    """A stack file's synth tree, for the judge."""
+    result = run_program(stack)
+    assert result.ok, result.errors
+    out = tmp_path_factory.mktemp("judge") / stack
+    write_tree(result, out)
+    return out
+
+
 # ------------------------------------------------- locality failover with a proxy locality (issue 27)
 
 
 @pytest.fixture(scope="session")
 def failover_tree(tmp_path_factory: pytest.TempPathFactory, judge: Path) -> Path:
-    result = run_program("failover")
-    assert result.ok, result.errors
-    out = tmp_path_factory.mktemp("judge") / "failover"
-    write_tree(result, out)
-    return out
+    return synth_tree(tmp_path_factory, "failover")
 
 
 def test_three_region_failover_is_computed_by_pilot_for_proxies_with_a_locality(
@@ -369,11 +374,7 @@ def test_locality_settings_without_a_priority_order_pass_the_judge(
 
 @pytest.fixture(scope="session")
 def canary_tree(tmp_path_factory: pytest.TempPathFactory, judge: Path) -> Path:
-    result = run_program("canary")
-    assert result.ok, result.errors
-    out = tmp_path_factory.mktemp("judge") / "canary"
-    write_tree(result, out)
-    return out
+    return synth_tree(tmp_path_factory, "canary")
 
 
 def test_both_revisions_render_and_pass_the_judge_side_by_side(judge: Path, canary_tree: Path) -> None:
@@ -414,11 +415,7 @@ def test_two_default_injectors_are_caught_by_the_judge(judge: Path, canary_tree:
 
 @pytest.fixture(scope="session")
 def ingress_tree(tmp_path_factory: pytest.TempPathFactory, judge: Path) -> Path:
-    result = run_program("ingress")
-    assert result.ok, result.errors
-    out = tmp_path_factory.mktemp("judge") / "ingress"
-    write_tree(result, out)
-    return out
+    return synth_tree(tmp_path_factory, "ingress")
 
 
 SHOP_GW = "cluster-a/gateway.istio-system.shop-gateway.yaml"
