@@ -165,7 +165,7 @@ def wire_eastwest(
         local = spec.gateway if cfg.mesh.connectivity == "local" else None
         # canary mode: the gateway pods are injected by the gateway revision, moved explicitly
         canary = spec.istio_revisions(settings)
-        injector = canary.gateway if canary else (settings.revision or UNREVISIONED)
+        injector = gateway_injector(cfg, spec.name)
         gateways.by_cluster[spec.name] = EastWestGateway(
             names.eastwest_gateway(spec.name),
             EastWestGatewayArgs(
