@@ -151,7 +151,7 @@ class IstioControlPlaneArgs:
 
 # the validating webhooks fail closed from their first apply (base's `istiod-default-validator`, which
 # validates every Istio object without `istio.io/rev` such as meshbridge's, and istiod's own): the
-# charts render `Ignore` on an install, which Helm v4 charts (server-side apply, always an install)
+# charts render `Ignore` on an install, which meshbridge's releases (server-side apply, always an install)
 # would re-apply over istiod's run-time `Fail` on every update
 VALIDATION = {"validationFailurePolicy": "Fail"}
 
@@ -248,7 +248,7 @@ def istiod_values(args: IstioControlPlaneArgs) -> dict[str, Any]:
         },
     }
     # the validating webhook starts as Ignore and istiod flips it to Fail once ready; under
-    # server-side apply (Helm v4 charts) every update would flip it back: start at Fail (the
+    # server-side apply (our charts) every update would flip it back: start at Fail (the
     # chart's own advice in its values.yaml). Istio objects therefore wait for istiod.
     values["base"] = dict(VALIDATION)
     if args.revision:
