@@ -91,9 +91,11 @@ class ServicePort:
         return self.target_port if self.target_port is not None else self.number
 
 
-def export_policy_name(service: str) -> str:
-    """Name of the AuthorizationPolicy a `ServiceExport` puts on the exported workload."""
-    return f"meshbridge-export-{service}"
+def export_policy_name(service: str, remote: Optional[str] = None) -> str:
+    """Name of the AuthorizationPolicy a `ServiceExport` puts on the exported workload; an export
+    from a remote cluster of primary-remote, whose policy lives in the primary beside the primary's
+    own export of the same service, has the remote's name in it (the two admit the same callers)."""
+    return f"meshbridge-export-{service}" + (f"-{remote}" if remote else "")
 
 
 BASELINE_PREFIX = "meshbridge-baseline-"
@@ -197,6 +199,10 @@ class ServiceExportArgs:
     local_twin: Optional[str] = None
     # e.g. the Istio CRDs / istiod of the cluster
     depends_on: Sequence[Dependency] = field(default_factory=list)
+    # a remote cluster of primary-remote: the primary's kubernetes.Provider, whose API server holds
+    # the AuthorizationPolicy (its istiod reads Istio configuration there only, and applies it to the
+    # remote's workloads by namespace and selector); the per-pod and twin Services stay in `provider`
+    policy_provider: Optional[pulumi.ProviderResource] = None
 
 
 def service_ports(ports: Sequence[ServicePort]) -> list[k8s.core.v1.ServicePortArgs]:
@@ -281,14 +287,16 @@ class ServiceExport(pulumi.ComponentResource):
             api_version=ISTIO_SECURITY,
             kind="AuthorizationPolicy",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=export_policy_name(args.service), namespace=args.namespace, labels=labels
+                name=export_policy_name(args.service, args.cluster if args.policy_provider else None),
+                namespace=args.namespace,
+                labels=labels,
             ),
             spec={
                 "selector": {"matchLabels": dict(sorted(args.workload_selector.items()))},
                 "action": "ALLOW",
                 "rules": authorization_rules(args),
             },
-            opts=child_opts(self, args.provider, depends_on=list(args.depends_on)),
+            opts=child_opts(self, args.policy_provider or args.provider, depends_on=list(args.depends_on)),
         )
         self.exported_hosts = [service_fqdn(args.service, args.namespace)] if args.service_host_exported else []
         self.pod_services = []

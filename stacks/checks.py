@@ -220,7 +220,10 @@ def wire_checks(
                 needs.append(network.endpoints[(c, p)])
             if p in network.gateways:  # AWS modes: the producer's NLB (none in local connectivity)
                 needs.append(network.gateways[p])
-            needs.extend([*eastwest.by_cluster[p].whole, exports.by_key[(s.key, p)], *cluster_parts(p)])
+            # (a remote of primary-remote: the primary's Gateway with p's host is eastwest.ready(p))
+            needs.extend(
+                [*eastwest.by_cluster[p].whole, *eastwest.ready(p), exports.by_key[(s.key, p)], *cluster_parts(p)]
+            )
             # a discovered service: the istiod serving c reads p through a remote secret (none when
             # p is that istiod's own cluster)
             holder = str(cfg.mesh.primary_cluster) if c in remotes else c

@@ -913,13 +913,6 @@ def discovery_problems(cfg: MeshConfig) -> list[str]:
                     f"{at}.importMode: per-pod hosts need importMode explicit (discovery knows no per-pod "
                     "alias; the producer's per-pod Services are imported by ServiceEntry)"
                 )
-        for j, prod in enumerate(s.exported_from):
-            if prod in remotes:
-                p.append(
-                    f"{at}.exportedFrom[{j}]: {prod!r} is a remote cluster of primary-remote: its Istio "
-                    "configuration (Gateway host, AuthorizationPolicy) is read from the primary only, and "
-                    "meshbridge does not place it there; export from the primary or use multi-primary"
-                )
         for j, cons in enumerate(s.consumers):
             if cons.cluster in remotes and s.import_mode == "explicit":
                 p.append(

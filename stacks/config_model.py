@@ -997,6 +997,13 @@ class MeshConfig(Model):
             return []
         return [c.name for c in self.clusters if c.name != self.mesh.primary_cluster]
 
+    def config_cluster(self, name: str) -> str:
+        """The cluster whose API server holds `name`'s Istio configuration (the objects the istiod
+        serving `name` reads): the primary for a remote of primary-remote, `name` itself otherwise."""
+        if name in self.remote_clusters():
+            return str(self.mesh.primary_cluster)
+        return name
+
     def secret_holders(self, target: str) -> list[str]:
         """The clusters whose istiod reads `target`'s API server (hold its remote secret): every other
         cluster in multi-primary, the primary for a remote in primary-remote, none otherwise."""

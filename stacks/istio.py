@@ -68,10 +68,14 @@ class EastWestGateways:
     """An `EastWestGateway` per cluster that exports at least one host."""
 
     by_cluster: dict[str, EastWestGateway] = field(default_factory=dict)
+    # cluster -> the cluster whose `cross-network-gateway` configures its gateway (primary-remote's
+    # primary for a remote: `MeshConfig.config_cluster`); absent: its own
+    configured_by: dict[str, str] = field(default_factory=dict)
 
     def ready(self, cluster: str) -> list[pulumi.Resource]:
-        """What passes `cluster`'s exported hosts: its `cross-network-gateway` (none without hosts)."""
-        gateway = self.by_cluster.get(cluster)
+        """What passes `cluster`'s exported hosts: the `cross-network-gateway` that configures its
+        gateway (none without hosts)."""
+        gateway = self.by_cluster.get(self.configured_by.get(cluster, cluster))
         return [gateway.gateway] if gateway is not None and gateway.gateway is not None else []
 
 
@@ -146,11 +150,11 @@ def wire_eastwest(
     after: Optional[Mapping[str, Sequence[Dependency]]] = None,
     gateways: Optional[EastWestGateways] = None,
 ) -> EastWestGateways:
-    """An east-west gateway for every cluster with exported hosts (cluster -> real FQDNs, from the
-    services part), in cluster order; with endpoint discovery for every cluster (a remote of
-    primary-remote without Gateway objects of its own: the primary's apply to its gateway), and
-    primary-remote's primary exposes istiod through it. `only`, `after` and `gateways`: as for
-    `wire_control_planes`."""
+    """An east-west gateway for every cluster with exported hosts (cluster -> the real FQDNs of its
+    `cross-network-gateway`, from the services part: `Exports.gateway_hosts`), in cluster order;
+    with endpoint discovery for every cluster (a remote of primary-remote without Gateway objects of
+    its own: the primary's apply to its gateway, its hosts included), and primary-remote's primary
+    exposes istiod through it. `only`, `after` and `gateways`: as for `wire_control_planes`."""
     settings = cfg.mesh.istio
     gateways = gateways if gateways is not None else EastWestGateways()
     primary = cfg.mesh.primary_cluster if cfg.mesh.model == "primary-remote" else None
@@ -161,6 +165,8 @@ def wire_eastwest(
         if not hosts and not cfg.mesh.discovery:
             continue
         cluster = clusters[spec.name]
+        if cfg.config_cluster(spec.name) != spec.name:
+            gateways.configured_by[spec.name] = cfg.config_cluster(spec.name)
         # local connectivity: the other clusters reach this gateway at its configured address
         local = spec.gateway if cfg.mesh.connectivity == "local" else None
         # canary mode: the gateway pods are injected by the gateway revision, moved explicitly

@@ -74,13 +74,13 @@ def build_mesh(cfg: MeshConfig) -> Mesh:
     first = [c.name for c in cfg.clusters if c.name not in remotes]
     control_planes = wire_control_planes(cfg, clusters, pki, discovery.istiod, only=first)
     exports = wire_exports(cfg, clusters, control_planes)
-    eastwest = wire_eastwest(cfg, clusters, control_planes, exports.hosts_by_cluster(), only=first)
+    hosts = exports.gateway_hosts(cfg)
+    eastwest = wire_eastwest(cfg, clusters, control_planes, hosts, only=first)
     network = bind_gateways(network, eastwest, only=first)
     after: dict[str, list[Dependency]] = {}
     if remotes:
         after = remote_prerequisites(cfg, network, discovery, control_planes, eastwest)
         wire_control_planes(cfg, clusters, pki, discovery.istiod, only=remotes, after=after, planes=control_planes)
-        hosts = exports.hosts_by_cluster()
         wire_eastwest(cfg, clusters, control_planes, hosts, only=remotes, after=after, gateways=eastwest)
         network = bind_gateways(network, eastwest, only=remotes)
     ingress = wire_ingress(cfg, clusters, control_planes, after)

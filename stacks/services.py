@@ -5,8 +5,10 @@ For every `meshbridge:services` entry (identified by namespace/name):
   consumers and the `localCallers`, per-pod Services, the headless twin Service when that cluster
   also imports the service), after the workload's allow-nothing baseline (one per namespace and
   selector, retained on delete: no allow-all window when an export is renamed, removed or moved);
-  `Exports.hosts_by_cluster()` is what each cluster's `cross-network-gateway` passes through
-  (stacks/istio.py, `wire_eastwest`);
+  `Exports.gateway_hosts()` is what each cluster's `cross-network-gateway` passes through
+  (stacks/istio.py, `wire_eastwest`). A remote cluster of primary-remote has its Istio objects in
+  the primary (`MeshConfig.config_cluster`): its export's policies, and its hosts in the primary's
+  Gateway, which the istiod applies to the remote's gateway; its Services stay in the remote;
 - `wire_imports`: a `ServiceImport` in every consumer cluster, whose remote endpoints are the
   addresses of the network part (`Network.gateway_address`) and whose local endpoint is the
   consumer's own instance (its headless twin: one Envoy host per pod) when it is also a producer;
@@ -104,6 +106,15 @@ class Exports:
             hosts.setdefault(cluster, set()).update(export.exported_hosts)
         return {cluster: sorted(h) for cluster, h in hosts.items()}
 
+    def gateway_hosts(self, cfg: MeshConfig) -> dict[str, list[str]]:
+        """cluster -> the hosts of its `cross-network-gateway` (sorted): its own exports', and on
+        primary-remote's primary also every remote's (the primary's Gateway is the one the istiod
+        applies to the remotes' east-west gateways too; a remote has none of its own)."""
+        hosts: dict[str, set[str]] = {}
+        for cluster, own in self.hosts_by_cluster().items():
+            hosts.setdefault(cfg.config_cluster(cluster), set()).update(own)
+        return {cluster: sorted(h) for cluster, h in hosts.items()}
+
     def ready(self, key: str, producer: str) -> list[pulumi.Resource]:
         """What admits the consumers of service `key` in `producer`: the export's AuthorizationPolicy."""
         export = self.by_key[(key, producer)]
@@ -115,22 +126,24 @@ class Exports:
 
 
 def _baseline(
-    exports: Exports, clusters: Clusters, control_planes: ControlPlanes, producer: str, s: ServiceSpec
+    exports: Exports, clusters: Clusters, control_planes: ControlPlanes, config: str, s: ServiceSpec
 ) -> pulumi.Resource:
-    """The allow-nothing baseline of the workload `s` selects in `producer` (one per namespace and
-    selector, shared by services that select the same pods), apart from any export: it keeps the
-    workload closed while an export of it is renamed, removed or moved (components/services.py)."""
+    """The allow-nothing baseline of the workload `s` selects, in `config` (the producer's API
+    server, or the primary's for a remote of primary-remote: where its istiod reads policies) (one
+    per namespace and selector, shared by services that select the same pods), apart from any
+    export: it keeps the workload closed while an export of it is renamed, removed or moved
+    (components/services.py)."""
     name = baseline_policy_name(s.workload_selector)
-    key = (producer, s.namespace, name)
+    key = (config, s.namespace, name)
     if key not in exports.baselines:
-        cluster = clusters[producer]
+        cluster = clusters[config]
         exports.baselines[key] = baseline_policy(
-            f"{producer}-{s.namespace}-{name}",
+            f"{config}-{s.namespace}-{name}",
             s.namespace,
             s.workload_selector,
             provider=cluster.k8s_provider,
             parent=cluster,
-            depends_on=control_planes.ready(producer),
+            depends_on=control_planes.ready(config),
         )
     return exports.baselines[key]
 
@@ -147,7 +160,9 @@ def wire_exports(cfg: MeshConfig, clusters: Clusters, control_planes: ControlPla
         service_host_exported = any(real == s.fqdn() for _, real in s.imported_hosts())
         for producer in s.exported_from:
             cluster = clusters[producer]
-            baseline = _baseline(exports, clusters, control_planes, producer, s)
+            # a remote of primary-remote: its policies in the primary, where its istiod reads them
+            config = cfg.config_cluster(producer)
+            baseline = _baseline(exports, clusters, control_planes, config, s)
             export = ServiceExport(
                 names.export_component(producer, s.namespace, s.name),
                 ServiceExportArgs(
@@ -168,7 +183,8 @@ def wire_exports(cfg: MeshConfig, clusters: Clusters, control_planes: ControlPla
                     if failover and producer in consumers and s.import_mode == "explicit"
                     else None,
                     # the baseline first: the workload is closed before (and after) its ALLOW policy
-                    depends_on=[*control_planes.ready(producer), baseline],
+                    depends_on=[*control_planes.ready(config), baseline],
+                    policy_provider=clusters[config].k8s_provider if config != producer else None,
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=cluster, aliases=renamed(cfg, s, names.export_component_v0(producer, s.name))

@@ -283,6 +283,8 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
     """cluster -> the Kubernetes objects meshbridge creates there (identity -> what it is)."""
     import_ns = cfg.mesh.import_namespace
     producers = set(cfg.producers())
+    # the clusters whose API server holds a cross-network-gateway (a remote's: the primary)
+    gateway_configs = {cfg.config_cluster(p) for p in producers}
     owned: dict[str, dict[Identity, str]] = {}
     for c in cfg.clusters:
         objs = owned.setdefault(c.name, {})
@@ -293,8 +295,9 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
             objs[("telemetry.istio.io", "Telemetry", ISTIO_NAMESPACE, MESH_TELEMETRY)] = "the mesh-wide Telemetry"
         if import_ns != ISTIO_NAMESPACE:
             objs[("", "Namespace", "", import_ns)] = "the import Namespace"
-        if c.name in producers:
+        if c.name in gateway_configs:
             objs[("networking.istio.io", "Gateway", ISTIO_NAMESPACE, CROSS_NETWORK_GATEWAY)] = "the east-west Gateway"
+        if c.name in producers:
             objs[("elbv2.k8s.aws", "TargetGroupBinding", ISTIO_NAMESPACE, EASTWEST_RELEASE)] = (
                 "the east-west gateway's TargetGroupBinding"
             )
@@ -306,9 +309,13 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
         for producer in s.exported_from:
             objs = owned.setdefault(producer, {})
             what = f"part of the export of {s.namespace}/{s.name}"
-            objs[("security.istio.io", "AuthorizationPolicy", s.namespace, export_policy_name(s.name))] = what
+            # the policies where the producer's istiod reads them (a remote's: in the primary)
+            config = cfg.config_cluster(producer)
+            policy = export_policy_name(s.name, producer if config != producer else None)
+            policies = owned.setdefault(config, {})
+            policies[("security.istio.io", "AuthorizationPolicy", s.namespace, policy)] = what
             baseline = baseline_policy_name(s.workload_selector)
-            objs[("security.istio.io", "AuthorizationPolicy", s.namespace, baseline)] = "an allow-nothing baseline"
+            policies[("security.istio.io", "AuthorizationPolicy", s.namespace, baseline)] = "an allow-nothing baseline"
             for _alias, real in s.pod_hosts():
                 objs[("", "Service", s.namespace, real.split(".", 1)[0])] = what
             objs[("", "Service", s.namespace, f"{s.name}{LOCAL_TWIN_SUFFIX}")] = what

@@ -353,6 +353,8 @@ class Checker:
         return describe(dr, cluster), dict(tls or {"mode": "ISTIO_MUTUAL"})
 
     def gateway(self, producer: str, service: ServiceSpec, real: str) -> None:
+        # the Gateways the istiod serving the producer reads (a remote of primary-remote: the primary's)
+        producer = self.config.config_cluster(producer)
         servers: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for gw in _of_kind(self.objs(producer), "Gateway", "networking.istio.io"):
             for server in _spec(gw).get("servers") or []:
@@ -443,6 +445,8 @@ class Checker:
     def authorization(
         self, producer: str, service: ServiceSpec, labels: dict[str, str], principals: list[str], port: int, http: bool
     ) -> None:
+        # the policies the istiod serving the producer reads (a remote of primary-remote: the primary's)
+        producer = self.config.config_cluster(producer)
         policies = _of_kind(self.objs(producer), "AuthorizationPolicy", "security.istio.io")
         for p in principals:
             verdict = authorization_verdict(policies, producer, service.namespace, labels, p, port, http)

@@ -71,6 +71,8 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
             "name": c.name,
             "network": c.network,
             "locality": "/".join(x for x in (c.region, getattr(c, "zone", None) or "") if x),
+            # a remote of primary-remote: its istiod (the primary's) reads Istio objects in the primary
+            **({"istioConfigFrom": config.config_cluster(c.name)} if config.config_cluster(c.name) != c.name else {}),
         }
         for c in config.clusters
     ]

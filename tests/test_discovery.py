@@ -175,6 +175,29 @@ def test_primary_remote_values_and_istiod_exposure(primary_remote: SynthResult) 
     assert len(bindings) == 3
 
 
+def test_a_remote_exports_with_its_istio_objects_in_the_primary(primary_remote: SynthResult) -> None:
+    """ledger runs in the remote pr-use2: its ALLOW policy and allow-nothing baseline are in the
+    primary's API server (namespace fin), where the one istiod reads them, and its host is on the
+    primary's cross-network-gateway, which that istiod applies to pr-use2's gateway too; pr-use2 has
+    no Istio object of the export (its own would be ignored)."""
+    objs = k8s_objects(primary_remote)
+    policy = objs["pr-use1"]["authorizationpolicy.fin.meshbridge-export-ledger-pr-use2.yaml"]
+    assert policy["spec"]["selector"] == {"matchLabels": {"app": "ledger"}}
+    rules = policy["spec"]["rules"]
+    assert rules[0]["from"][0]["source"]["principals"] == ["cluster.local/ns/shop/sa/checkout"]
+    assert rules[0]["to"][0]["operation"]["methods"] == ["GET"]
+    assert [f for f in objs["pr-use1"] if f.startswith("authorizationpolicy.fin.meshbridge-baseline-")]
+    assert not [f for f in objs["pr-use2"] if f.startswith("authorizationpolicy.")]
+    gateway = objs["pr-use1"]["gateway.istio-system.cross-network-gateway.yaml"]["spec"]
+    assert gateway["servers"][0]["hosts"] == ["ledger.fin.svc.cluster.local", "payments.pay.svc.cluster.local"]
+    assert "gateway.istio-system.cross-network-gateway.yaml" not in objs["pr-use2"]
+    # the policy is created by the primary's provider, after the primary's istiod (CRDs, webhook)
+    by_name = {r.name: r for r in primary_remote.registrations}
+    authz = by_name["pr-use2-fin-ledger-authz"]
+    assert authz.provider.endswith("::pr-use1-k8s")
+    assert any(d.endswith("::pr-use1-istiod") for d in authz.dependencies), authz.dependencies
+
+
 # ------------------------------------------------------------------------------ refusals
 
 
@@ -218,11 +241,6 @@ def _discovery_in_imports(raw: dict[str, Any]) -> None:
     raw["mesh"]["model"] = "imports"
 
 
-def _remote_exports(raw: dict[str, Any]) -> None:
-    raw["services"][0]["exportedFrom"] = ["pr-use2"]
-    raw["services"][0]["consumers"] = [{"cluster": "pr-use1", "principals": ["shop/checkout"]}]
-
-
 def _remote_explicit_import(raw: dict[str, Any]) -> None:
     raw["services"][0]["importMode"] = "explicit"
 
@@ -238,7 +256,6 @@ def _remote_explicit_import(raw: dict[str, Any]) -> None:
         ("primary-remote", _unknown_primary, "meshbridge:mesh.primaryCluster:"),
         ("primary-remote", _privatelink, "meshbridge:mesh.gatewayDns:"),
         ("primary-remote", _no_endpoint, "meshbridge:clusters[1].apiServer.endpoint:"),
-        ("primary-remote", _remote_exports, "meshbridge:services[0].exportedFrom[0]:"),
         ("primary-remote", _remote_explicit_import, "meshbridge:services[0].consumers[0].cluster:"),
     ],
     ids=lambda v: v if isinstance(v, str) and not v.startswith("meshbridge") else None,

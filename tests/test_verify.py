@@ -458,3 +458,54 @@ def test_an_ingress_fault_is_caught_by_the_judge(
     edit(tree, rel, change)
     proc = run_judge(judge, tree)
     assert proc.returncode == 1 and found in proc.stdout, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------ primary-remote: an export from a remote (issue 27)
+
+
+@pytest.fixture(scope="session")
+def primary_remote_tree(tmp_path_factory: pytest.TempPathFactory, judge: Path) -> Path:
+    return synth_tree(tmp_path_factory, "primary-remote")
+
+
+PR_LEDGER_AP = "authorizationpolicy.fin.meshbridge-export-ledger-pr-use2.yaml"
+
+
+def test_a_remotes_export_is_judged_with_the_primarys_istio_objects(judge: Path, primary_remote_tree: Path) -> None:
+    """pr-use2's gateway and ledger's sidecars get their configuration from the primary's istiod,
+    which reads the primary's API server only: the judge computes pr-use2 with the primary's objects."""
+    proc = run_judge(judge, primary_remote_tree)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 of 2 declared paths computed by pilot as declared (2 through endpoint discovery" in proc.stdout
+
+
+def _moved_to_the_remote(tree: Path) -> None:
+    """The export's policies in the remote's own API server (where the istiod never reads them)."""
+    for f in (tree / "clusters/pr-use1").glob("authorizationpolicy.fin.*.yaml"):
+        f.rename(tree / "clusters/pr-use2" / f.name)
+
+
+def _other_principal(tree: Path) -> None:
+    edit(
+        tree,
+        f"pr-use1/{PR_LEDGER_AP}",
+        lambda ap: ap["spec"]["rules"][0]["from"][0]["source"].update(principals=["cluster.local/ns/shop/sa/other"]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "found"),
+    [
+        (_moved_to_the_remote, "pr-use2: fin/ledger"),
+        (_other_principal, "pr-use2: fin/ledger"),
+    ],
+    ids=["policy-in-the-remote", "wrong-principal"],
+)
+def test_a_wrong_remote_policy_is_caught_by_the_judge(
+    judge: Path, primary_remote_tree: Path, tmp_path: Path, fault: Callable[[Path], None], found: str
+) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(primary_remote_tree, tree)
+    fault(tree)
+    proc = run_judge(judge, tree)
+    assert proc.returncode == 1 and found in proc.stdout, proc.stdout + proc.stderr

@@ -198,7 +198,16 @@ func judgeMain(out string) int {
 	for i := range pathOK {
 		pathOK[i] = true
 	}
-	for ci, dc := range decl.Clusters {
+	// the Istio objects and mesh config of each cluster another one's istiod serves from (primary-
+	// remote's primary), kept from its own turn: those clusters are judged first
+	served := map[string]*istioConfig{}
+	for _, dc := range decl.Clusters {
+		if dc.IstioConfigFrom != "" {
+			served[dc.IstioConfigFrom] = nil
+		}
+	}
+	for _, ci := range configFirst(decl.Clusters) {
+		dc := decl.Clusters[ci]
 		objs, releases, err := readCluster(out, dc.Name)
 		if err != nil {
 			problems = append(problems, err.Error())
@@ -210,6 +219,17 @@ func judgeMain(out string) int {
 		ctmp := filepath.Join(tmp, dc.Name)
 		_ = os.MkdirAll(ctmp, 0o755)
 		problems = append(problems, validateIstio(dc.Name, objs, ctmp)...)
+		// what the istiod serving this cluster reads: its own Istio objects, or the primary's for a
+		// remote of primary-remote (its own are ignored), beside its own Kubernetes objects
+		var config *istioConfig
+		if dc.IstioConfigFrom != "" {
+			config = served[dc.IstioConfigFrom]
+			if config == nil {
+				problems = append(problems, fmt.Sprintf("%s: its Istio configuration is read from %s, which could not be judged", dc.Name, dc.IstioConfigFrom))
+				continue
+			}
+			objs = append(withoutIstio(objs), config.objs...)
+		}
 		// the status istiod's IP allocation controller writes, for pilot and the analyzers alike
 		problems = append(problems, allocateAddresses(dc.Name, serviceEntries(objs, rendered))...)
 
@@ -251,6 +271,18 @@ func judgeMain(out string) int {
 					meshConfig = str(cm.Obj, "data", "mesh")
 				}
 			}
+		}
+		if config != nil {
+			meshConfig = config.mesh
+		}
+		if _, ok := served[dc.Name]; ok {
+			var own []Object
+			for _, o := range objs {
+				if o.IsIstio() {
+					own = append(own, o)
+				}
+			}
+			served[dc.Name] = &istioConfig{objs: own, mesh: meshConfig}
 		}
 		stand := buildStandIns(ci, dc.Name, decl, treeNames, treeServices, gwSvc, gwDep, ingSvc, ingDep)
 		ap, an := analyze(dc.Name, objs, rendered, stand, meshConfig, ctmp, accepted)
@@ -339,6 +371,37 @@ func judgeMain(out string) int {
 		return 1
 	}
 	return 0
+}
+
+// istioConfig is what an istiod reads from the API server of the cluster it runs in: the Istio
+// objects, and its mesh config.
+type istioConfig struct {
+	objs []Object
+	mesh string
+}
+
+// configFirst is the order the clusters are judged in (indexes into clusters): those whose Istio
+// configuration is their own first, then the remotes of primary-remote, which are served from it.
+func configFirst(clusters []DeclCluster) []int {
+	var first, then []int
+	for i, c := range clusters {
+		if c.IstioConfigFrom == "" {
+			first = append(first, i)
+		} else {
+			then = append(then, i)
+		}
+	}
+	return append(first, then...)
+}
+
+func withoutIstio(objs []Object) []Object {
+	var out []Object
+	for _, o := range objs {
+		if !o.IsIstio() {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // serviceEntries are the cluster's ServiceEntries in the order they are applied: the tree's

@@ -30,6 +30,9 @@ type DeclCluster struct {
 	Name     string `json:"name"`
 	Network  string `json:"network"`
 	Locality string `json:"locality"`
+	// IstioConfigFrom: a remote cluster of primary-remote, whose proxies and gateway get their Istio
+	// configuration from the primary's istiod, which reads it from the primary's API server only
+	IstioConfigFrom string `json:"istioConfigFrom,omitempty"`
 }
 
 type WorkloadPort struct {
