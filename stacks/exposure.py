@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from components.constants import EASTWEST_RELEASE, ISTIO_NAMESPACE, NETWORK_LABEL
+from stacks.problems import show
 
 LB_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 LB_INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
@@ -231,9 +232,12 @@ def _matched(pattern: Any, hosts: dict[str, str], namespace: str) -> Optional[st
     return next((h for h in hosts if host_matches(pattern, h, namespace)), None)
 
 
-def mesh_host_problems(obj: dict[str, Any], hosts: dict[str, str]) -> list[tuple[str, str]]:
+def mesh_host_problems(
+    obj: dict[str, Any], hosts: dict[str, str], ports: Optional[dict[str, frozenset[int]]] = None
+) -> list[tuple[str, str]]:
     """(field path, why) where a distributed Istio ServiceEntry, DestinationRule or VirtualService
-    changes a host meshbridge imports or exports in the cluster (`hosts`: host -> what it is)."""
+    changes a host meshbridge imports or exports in the cluster (`hosts`: host -> what it is;
+    `ports`: host -> the ports the service declares, which a route to it must name)."""
     if "istio.io/" not in str(obj.get("apiVersion", "")) or not hosts:
         return []
     kind, spec = obj.get("kind"), _spec(obj)
@@ -277,7 +281,7 @@ def mesh_host_problems(obj: dict[str, Any], hosts: dict[str, str]) -> list[tuple
         vs_hosts: list[Any] = spec["hosts"] if isinstance(spec.get("hosts"), list) else []
         own = {h for h in (_matched(p, hosts, namespace) for p in vs_hosts) if h}
         if own:
-            found.extend(_routes_elsewhere(spec, own, hosts, namespace))
+            found.extend(_routes_elsewhere(spec, own, hosts, namespace, ports or {}))
     return found
 
 
@@ -307,10 +311,11 @@ def _tls_settings(spec: dict[str, Any]) -> list[str]:
 
 
 def _routes_elsewhere(
-    spec: dict[str, Any], own: set[str], hosts: dict[str, str], namespace: str
+    spec: dict[str, Any], own: set[str], hosts: dict[str, str], namespace: str, ports: dict[str, frozenset[int]]
 ) -> list[tuple[str, str]]:
     """A VirtualService of a meshbridge host may set timeouts, retries and the like, never send the
-    host's traffic anywhere else (redirect, rewrite of the authority, another destination, a mirror)."""
+    host's traffic anywhere else (redirect, rewrite of the authority, another destination, a mirror),
+    nor to a port the service does not declare (pilot then routes to a cluster that does not exist)."""
     found: list[tuple[str, str]] = []
     named = ", ".join(sorted(own))
     why = f"the VirtualService covers {named}, which meshbridge imports or exports: its traffic may not be "
@@ -331,6 +336,17 @@ def _routes_elsewhere(
                 target = (dest.get("destination") or {}).get("host") if isinstance(dest, dict) else None
                 if not any(host_matches(target, h, namespace) and "*" not in str(target) for h in own):
                     found.append((f"{at}.route[{m}].destination.host", why + f"sent to {target!r}"))
+                    continue
+                port = ((dest.get("destination") or {}).get("port") or {}).get("number")
+                declared = next((ports[h] for h in own if host_matches(target, h, namespace) and h in ports), None)
+                if port is not None and declared is not None and port not in declared:
+                    found.append(
+                        (
+                            f"{at}.route[{m}].destination.port.number",
+                            f"{show(port)} is not a port of {target} (its service declares "
+                            f"{', '.join(str(x) for x in sorted(declared))}): the route would lead nowhere",
+                        )
+                    )
     return found
 
 

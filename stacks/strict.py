@@ -382,6 +382,7 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
     owned = owned_objects(cfg)
     apps = _app_namespaces(cfg)
     mesh_hosts, exported = _mesh_hosts(cfg)
+    host_ports = _host_ports(cfg)
     imported = _imports(cfg)
     p: list[str] = []
     given: dict[tuple[str, Identity], str] = {}  # (cluster, identity) -> key path of the first
@@ -438,7 +439,8 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
                         f"{at}: {described} is {in_cluster[ident]}, which meshbridge manages in {cluster}; remove it"
                     )
                     continue
-                p.extend(f"{at}.{where}: {why}" for where, why in mesh_host_problems(obj, mesh_hosts.get(cluster, {})))
+                host_problems = mesh_host_problems(obj, mesh_hosts.get(cluster, {}), host_ports)
+                p.extend(f"{at}.{where}: {why}" for where, why in host_problems)
                 hidden = sidecar_hides_problem(obj, imported.get(cluster, []), cfg.mesh.import_namespace)
                 if hidden:
                     p.append(f"{at}.{hidden[0]}: {hidden[1]}")
@@ -479,6 +481,16 @@ def _mesh_hosts(cfg: MeshConfig) -> tuple[dict[str, dict[str, str]], dict[str, l
             for host, _real in s.imported_hosts():
                 mine.setdefault(host, f"which services[{i}] imports")
     return hosts, exported
+
+
+def _host_ports(cfg: MeshConfig) -> dict[str, frozenset[int]]:
+    """Every host meshbridge imports or exports (aliases, real and per-pod FQDNs) -> its service's ports."""
+    out: dict[str, frozenset[int]] = {}
+    for s in cfg.services:
+        ports = frozenset(p.port for p in s.ports)
+        for host, real in (*s.imported_hosts(), (s.fqdn(), s.fqdn()), *s.pod_hosts()):
+            out[host] = out[real] = ports
+    return out
 
 
 def _imports(cfg: MeshConfig) -> dict[str, list[tuple[str, set[str]]]]:

@@ -437,6 +437,18 @@ def test_distributed_objects_may_not_change_hosts_meshbridge_imports_or_exports(
         assert any(e.startswith(f"meshbridge:distribute[2].manifests[{j}].{where}: ") for e in errors), (j, errors)
 
 
+def test_a_route_to_a_port_the_service_does_not_declare_is_refused(tmp_path: Path) -> None:
+    """Round 1: backend-api moved to port 15443 while staging's distributed VirtualService still
+    routes to 8080; pilot sent the consumer's calls to a cluster of port 8080, which does not exist,
+    and only the judge saw it."""
+    refused(
+        tmp_path,
+        set_at([S, 0, "ports", 0, "port"], 15443),
+        "meshbridge:distribute[0].manifests[0].spec.http[0].route[0].destination.port.number: 8080 is not a port "
+        "of backend-api.cluster-b.local (its service declares 15443)",
+    )
+
+
 def test_routing_settings_of_an_imported_host_and_deny_policies_stay_allowed(tmp_path: Path) -> None:
     """The staging stack's VirtualService (timeouts, retries to the same host) renders; so does a DENY."""
     deny = {
