@@ -56,7 +56,7 @@ build_tls() {
   (cd "$b" && go build -trimpath -ldflags "$ld" -o "$b/pulumi-tfgen-tls" ./cmd/pulumi-tfgen-tls) >&2
   # PULUMI_CONVERT=0: no `pulumi convert` of the Terraform examples (docs only); descriptions
   # are read from the upstream provider's docs/ in the module cache
-  local upstream; upstream=$(cd "$b" && go list -m -f '{{.Dir}}' github.com/hashicorp/terraform-provider-tls)
+  local upstream; upstream=$(module_dir "$b" github.com/hashicorp/terraform-provider-tls)
   (cd "$b" && TFGEN_UPSTREAM_DIR="$upstream" PULUMI_CONVERT=0 PULUMI_HOME="$b/.pulumi" PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true \
     ./pulumi-tfgen-tls schema --out "$b/schema") >"$b/tfgen.log" 2>&1 \
     || { cat "$b/tfgen.log" >&2; exit 1; }
@@ -73,7 +73,7 @@ build_kubernetes() {
   mkdir -p "$k8s_dir"
   local b; b=$(mktemp -d "$k8s_dir/build.XXXXXX")
   cp -R "$src/kubernetes/." "$b/"
-  local upstream; upstream=$(cd "$b" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+  local upstream; upstream=$(module_dir "$b" github.com/pulumi/pulumi-kubernetes/provider/v4)
   local cmd="$b/cmd/pulumi-resource-kubernetes"
   # as the module's own generate.go does: schema.json with the version stamped in, both minified
   stamp_schema "$upstream/cmd/pulumi-resource-kubernetes/schema.json" "$cmd/schema-embed.json" "$k8s_version"
@@ -83,6 +83,14 @@ build_kubernetes() {
     -o "$b/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes) >&2
   mv -f "$b/pulumi-resource-kubernetes" "$k8s_dir/pulumi-resource-kubernetes"
   rm -rf "$b"
+}
+
+module_dir() { # module_dir DIR MODULE: the module's folder in the module cache, downloaded first
+  # (`go list -m` prints no folder for a module whose source is not in the cache: a cold machine)
+  local dir
+  dir=$(cd "$1" && go mod download "$2" >&2 && go list -m -f '{{.Dir}}' "$2") || return 1
+  [ -n "$dir" ] && [ -d "$dir" ] || { echo "build-pulumi: no source of $2 in the module cache" >&2; return 1; }
+  echo "$dir"
 }
 
 stamp_schema() { # stamp_schema IN OUT VERSION: minified JSON, "version" set when VERSION is given
