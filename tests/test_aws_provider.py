@@ -79,6 +79,8 @@ def endpoint() -> Iterator[str]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
+        # the accounts where a consumer's endpoint looks up the producer's service (tools/aws/resources.py)
+        "MESHBRIDGE_AWS_ACCOUNTS": f"{BASE_ACCOUNT},{CONSUMER_ACCOUNT}",
     }.items():
         mp.setenv(k, v)
     mp.delenv("AWS_PROFILE", raising=False)

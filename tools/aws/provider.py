@@ -222,7 +222,8 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):
         raw, _ = unwrap(raw)
         config = {}
         for k, v in raw.items():
-            if isinstance(v, str) and k != "region" and v != UNKNOWN:  # the SDK sends non-strings as JSON
+            # the SDK sends non-string values as JSON strings; region and version are plain strings
+            if isinstance(v, str) and k not in ("region", "version") and v != UNKNOWN:
                 v = json.loads(v)
             config[k] = v
         unknown = set(config) - CONFIG_KEYS

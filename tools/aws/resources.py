@@ -16,8 +16,12 @@ Checks the provider adds because moto skips them (a real API would fail):
   region, and admit the caller (its role, its account root or `*`), as AWS answers
   `InvalidServiceName` otherwise. moto's CreateVpcEndpoint takes any name, and its
   DescribeVpcEndpointServices only sees the caller's own account, so a consumer cannot see a
-  producer's service there: the check reads the moto server's model dump (`/moto-api/data.json`,
-  every account) instead. Only possible against moto; this tool never talks to anything else.
+  producer's service there: the check asks each account of the emulated organization
+  (MESHBRIDGE_AWS_ACCOUNTS) with moto's `x-moto-account-id` header. Only possible against moto;
+  this tool never talks to anything else. (moto's model dump, `/moto-api/data.json`, was tried
+  first: it fails with HTTP 500 once an interface endpoint exists, "Object of type
+  NetworkInterface is not JSON serializable".) An endpoint service's supported regions are not
+  checked: moto never returns them (DescribeVpcEndpointServiceConfigurations).
 - interface VpcEndpoint, securityGroupIds: each group must exist in the endpoint's VPC
   (DescribeSecurityGroups with the caller's credentials); moto stores any id.
 - interface VpcEndpoint, subnetIds: each subnet must be in the endpoint's VPC (moto only checks the
@@ -26,9 +30,8 @@ Checks the provider adds because moto skips them (a real API would fail):
 
 from __future__ import annotations
 
-import json
+import os
 import threading
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +41,9 @@ import boto3
 from botocore.exceptions import ClientError
 
 Props = dict[str, Any]
+# the accounts of the emulated organization (comma-separated), set by the e2e: where an endpoint
+# service named by a consumer's endpoint is looked up
+ACCOUNTS_ENV = "MESHBRIDGE_AWS_ACCOUNTS"
 
 
 class ProviderError(Exception):
@@ -695,11 +701,25 @@ def es_delete(ctx: Ctx, rid: str, p: Props) -> None:
 EP = "aws:ec2/vpcEndpoint:VpcEndpoint"
 
 
-def moto_endpoint_services(ctx: Ctx) -> list[dict[str, Any]]:
-    """Every endpoint service the moto server holds, in every account (see the module docstring)."""
-    with urllib.request.urlopen(f"{ctx.endpoint}/moto-api/data.json", timeout=30) as resp:
-        data = json.load(resp)
-    return list(data.get("ec2", {}).get("VPCServiceConfiguration", []))
+def moto_endpoint_service(ctx: Ctx, name: str, region: str) -> list[str] | None:
+    """The principals the endpoint service `name` admits, looked up in every account of the
+    emulated organization (MESHBRIDGE_AWS_ACCOUNTS, set by the e2e) through moto's account header;
+    None when no account holds it (see the module docstring)."""
+    accounts = [a for a in os.environ.get(ACCOUNTS_ENV, "").split(",") if a]
+    if not accounts:
+        raise ProviderError(f"{EP}: {ACCOUNTS_ENV} is not set: the endpoint service {name!r} cannot be looked up")
+    for account in accounts:
+        ec2 = boto3.client("ec2", region_name=region, endpoint_url=ctx.endpoint)
+
+        def in_account(request: Any, account: str = account, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account
+
+        ec2.meta.events.register("before-sign.ec2.*", in_account)
+        for svc in ec2.describe_vpc_endpoint_service_configurations()["ServiceConfigurations"]:
+            if svc["ServiceName"] == name:
+                perms = ec2.describe_vpc_endpoint_service_permissions(ServiceId=svc["ServiceId"])
+                return [x["Principal"] for x in perms["AllowedPrincipals"]]
+    return None
 
 
 def ep_check(ctx: Ctx, p: Props) -> None:
@@ -707,18 +727,13 @@ def ep_check(ctx: Ctx, p: Props) -> None:
     name, region = p["serviceName"], p.get("serviceRegion") or ctx.region
     role = ctx.caller_arn.replace(":sts::", ":iam::").replace(":assumed-role/", ":role/").rsplit("/", 1)[0]
     callers = {"*", f"arn:aws:iam::{ctx.account_id}:root", ctx.caller_arn, role}
-    services = [s for s in moto_endpoint_services(ctx) if s.get("service_name") == name]
-    if not services:
-        raise fail(EP, "serviceName", f"InvalidServiceName: the VPC endpoint service {name!r} does not exist")
-    svc = services[0]
     if f".{region}." not in name:
         raise fail(EP, "serviceRegion", f"the service {name!r} is not in region {region!r}")
-    if not callers & set(svc.get("principals", [])):
+    principals = moto_endpoint_service(ctx, name, region)
+    if principals is None:
+        raise fail(EP, "serviceName", f"InvalidServiceName: the VPC endpoint service {name!r} does not exist")
+    if not callers & set(principals):
         raise fail(EP, "serviceName", f"InvalidServiceName: {name!r} does not admit {sorted(callers - {'*'})}")
-    if region != ctx.region:
-        served = {r["Region"] for r in svc.get("supported_regions", [])}
-        if ctx.region not in served:
-            raise fail(EP, "serviceRegion", f"{name!r} is not offered to region {ctx.region!r} ({sorted(served)})")
     ec2 = ctx.client("ec2")
     groups = p.get("securityGroupIds") or []
     if groups:

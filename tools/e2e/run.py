@@ -75,7 +75,7 @@ INFRA_PROJECT = "meshbridge-e2e-infra"
 INFRA = {"cluster-b": f"organization/{INFRA_PROJECT}/cluster-b", "cluster-c": f"organization/{INFRA_PROJECT}/cluster-c"}
 CLUSTERS = ("cluster-a", "cluster-b", "cluster-c")
 # the program's files (copied: the e2e stack file must not land in the work tree)
-PROGRAM = ("__main__.py", "Pulumi.yaml", "components", "stacks", "policy")
+PROGRAM = ("__main__.py", "Pulumi.yaml", "components", "stacks", "policy", "distribute")
 CHARTS = {"base": "base", "istiod": "istio-control/istio-discovery", "gateway": "gateway"}
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 # in the URN of an object that a Chart component registered
@@ -1262,9 +1262,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clusters", type=int, help="time preview and up of a generated N-cluster local mesh")
     parser.add_argument(
         "--phase",
-        choices=("all", "main", "istiod"),
+        choices=("all", "main", "istiod", "aws"),
         default="all",
-        help="main: the local stack, its changes and faults; istiod: a real istiod per primary (tools/e2e/istiod.py)",
+        help="main: the local stack, its changes and faults; istiod: a real istiod per primary (tools/e2e/istiod.py); "
+        "aws: the deployed stack files with AWS on moto (tools/e2e/aws.py)",
     )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="meshbridge-e2e-"))
@@ -1279,6 +1280,11 @@ def main(argv: list[str]) -> int:
             from istiod import phase
 
             print(phase(work / "istiod"), flush=True)
+        if args.phase in ("all", "aws"):
+            sys.modules.setdefault("run", sys.modules[__name__])  # aws.py uses this module's parts
+            from aws import phase as aws_phase
+
+            print(aws_phase(work / "aws"), flush=True)
         return 0
     except (E2eError, KubeError) as exc:
         print(f"e2e FAILED: {exc}", file=sys.stderr)
