@@ -112,12 +112,14 @@ def test_deploy_on_main_staging_before_production_behind_environments() -> None:
 
 def test_synth_diff_shows_object_helm_and_aws_changes(tmp_path: Path) -> None:
     base = run_program("staging")
-    head = run_variant(
-        tmp_path,
-        lambda c: c["meshbridge:services"][0]["ports"].__setitem__(
-            0, {"port": 9090, "name": "http", "protocol": "HTTP"}
-        ),
-    )
+
+    def new_port(c: dict[str, Any]) -> None:
+        """backend-api moves to 9090, and the VirtualService distributed for it follows."""
+        c["meshbridge:services"][0]["ports"][0] = {"port": 9090, "name": "http", "protocol": "HTTP"}
+        route = c["meshbridge:distribute"][0]["manifests"][0]["spec"]["http"][0]["route"][0]
+        route["destination"]["port"]["number"] = 9090
+
+    head = run_variant(tmp_path, new_port)
     assert head.ok, head.errors
     write_tree(base, tmp_path / "base")
     write_tree(head, tmp_path / "head")
