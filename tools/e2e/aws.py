@@ -319,8 +319,8 @@ def check_aws(aws: Aws, doc: dict[str, Any], nets: dict[str, Any], servers: dict
                 f"{name}: endpoint service {svc['ServiceId']} admits {principals}, the consumers' are {consumers}",
             )
         # the program's groups (its provider's default tags); a VPC's default group is the platform's
-        ours = [{"Name": "tag-key", "Values": [CLUSTER_TAG]}]
-        for sg in ec2.describe_security_groups(Filters=ours)["SecurityGroups"]:
+        ours = ec2.describe_security_groups(Filters=[{"Name": "tag-key", "Values": [CLUSTER_TAG]}])["SecurityGroups"]
+        for sg in ours:
             groups += 1
             for perm in sg.get("IpPermissions", []) + sg.get("IpPermissionsEgress", []):
                 rules += 1
@@ -336,7 +336,7 @@ def check_aws(aws: Aws, doc: dict[str, Any], nets: dict[str, Any], servers: dict
             where = f"{name}: endpoint {ep['VpcEndpointId']}"
             expect(ep["VpcId"] == nets[name]["vpcId"], f"{where} is in {ep['VpcId']}, not the cluster's VPC")
             expect(set(ep["SubnetIds"]) <= subnets, f"{where} is in subnets {ep['SubnetIds']}")
-            own_groups = {g["GroupId"] for g in ec2.describe_security_groups(Filters=ours)["SecurityGroups"]}
+            own_groups = {g["GroupId"] for g in ours}
             expect(
                 bool(ep["Groups"]) and {g["GroupId"] for g in ep["Groups"]} <= own_groups,
                 f"{where} has security groups {ep['Groups']}",
@@ -431,15 +431,7 @@ def up_while_another_is_refused(env: Env, project: Path, aws: Aws, stack: str) -
     """`pulumi up`, and while it holds the stack's lock in the bucket a second `pulumi up` of the
     same stack, which the backend must refuse (the first then finishes; the state it writes is the
     one the next `up --expect-no-changes` reads)."""
-    first = subprocess.Popen(
-        env.command(project, ["up", "--yes", "--skip-preview"], program=True),
-        cwd=project,
-        env=env.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    first = env.start(project, ["up", "--yes", "--skip-preview"])
     try:
         held = wait_until("the first up's lock in the state bucket", lambda: locks(aws, stack), timeout=120)
         code, out, err = env.pulumi_status(project, "up", "--yes", "--skip-preview", program=True)

@@ -199,12 +199,10 @@ class Env:
             print(f"e2e: pulumi {' '.join(args)}: {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
         return done.returncode, done.stdout, done.stderr
 
-    def pulumi_watch(
-        self, cwd: Path, args: Iterable[str], on_progress: Callable[[re.Match[str], subprocess.Popen[str]], None]
-    ) -> tuple[int, str]:
-        """`pulumi ARGS` on the program, calling `on_progress` for every progress line while it runs.
-        Whatever of it still runs afterwards is killed (kill_tree)."""
-        proc = subprocess.Popen(
+    def start(self, cwd: Path, args: Iterable[str]) -> subprocess.Popen[str]:
+        """`pulumi ARGS` on the program, started in a session of its own (kill_tree stops it), its
+        output and errors on one pipe."""
+        return subprocess.Popen(
             self.command(cwd, args, program=True),
             cwd=cwd,
             env=self.env,
@@ -213,6 +211,13 @@ class Env:
             text=True,
             start_new_session=True,
         )
+
+    def pulumi_watch(
+        self, cwd: Path, args: Iterable[str], on_progress: Callable[[re.Match[str], subprocess.Popen[str]], None]
+    ) -> tuple[int, str]:
+        """`pulumi ARGS` on the program, calling `on_progress` for every progress line while it runs.
+        Whatever of it still runs afterwards is killed (kill_tree)."""
+        proc = self.start(cwd, args)
         assert proc.stdout is not None
         lines = []
         try:
