@@ -24,7 +24,11 @@ consumer pod -> sidecar: ServiceEntry <host> (MESH_INTERNAL, DNS) endpoint = pro
 
 `ServiceImport` (one per service and consumer cluster, on the consumer's provider, in the import
 namespace): per consumer host (the service host, then one per pod alias) a `ServiceEntry` and a
-`DestinationRule` named after the host.
+`DestinationRule` named after the host. With several producers the service host's endpoints carry
+the label `meshbridge.io/producer: <cluster>` and its DestinationRule a subset per producer cluster
+(always, so that adding or removing routes never names a subset that is not there); with `routes`
+a `VirtualService` of the same name routes the host (weights between producer subsets, matches,
+timeouts, retries, fault injection, mirroring), created after the subsets it names.
 
 Neither component reads configuration; both take typed args and create every child with
 `parent=self` on the explicit provider given in the args.
@@ -48,6 +52,10 @@ from components.options import Dependency, child_opts
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 SERVICE_LABEL = "meshbridge.io/service"
+# the producer cluster of a ServiceEntry endpoint, which DestinationRule subsets select; not
+# topology.istio.io/cluster: pilot overwrites that label of a ServiceEntry endpoint with the cluster
+# the ServiceEntry is read in (serviceentry/conversion.go, labelutil.AugmentLabels), the consumer's
+PRODUCER_LABEL = "meshbridge.io/producer"
 ISTIO_NETWORKING = "networking.istio.io/v1"
 ISTIO_SECURITY = "security.istio.io/v1"
 # Kubernetes Service appProtocol for each Istio protocol (Istio reads it as the port protocol)
@@ -369,6 +377,28 @@ class ImportedHost:
 
 
 @dataclass(frozen=True)
+class RouteDestination:
+    """A share of a route's traffic: the producer cluster (its subset) and the weight in percent."""
+
+    cluster: str
+    weight: int
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """One http route of the consumer's VirtualService; the pieces are Istio's own shapes."""
+
+    name: str
+    destinations: Sequence[RouteDestination]
+    match: Sequence[Mapping[str, Any]] = ()  # Istio HTTPMatchRequest objects (none: every request)
+    timeout: Optional[str] = None
+    retries: Optional[Mapping[str, Any]] = None  # Istio HTTPRetry
+    fault: Optional[Mapping[str, Any]] = None  # Istio HTTPFaultInjection
+    mirror: Optional[str] = None  # the producer cluster that gets a copy of the requests
+    mirror_percent: float = 100.0
+
+
+@dataclass(frozen=True)
 class ServiceImportArgs:
     """One service imported into one consumer cluster."""
 
@@ -390,10 +420,61 @@ class ServiceImportArgs:
     resolution: Literal["DNS", "STATIC"] = "DNS"
     # what the objects wait for: istiod of the cluster, the import namespace, the local twin's export
     depends_on: Sequence[Dependency] = field(default_factory=list)
+    # the routes of the service host (its VirtualService), in order; none: no VirtualService
+    routes: Sequence[HttpRoute] = ()
 
     @property
     def failover(self) -> bool:
         return len(self.remote) + (1 if self.local else 0) > 1
+
+    def routed(self, imported: ImportedHost) -> bool:
+        """Whether `imported` is the service host (not a per-pod host): the host routes and subsets apply to."""
+        return imported.real_host == service_fqdn(self.service, self.namespace)
+
+
+def _subset(args: ServiceImportArgs, imported: ImportedHost, cluster: str) -> Optional[str]:
+    """The subset a route names for `cluster`'s endpoints: only a service host with several producers
+    has subsets (with one producer the host is that producer)."""
+    return cluster if args.failover and args.routed(imported) else None
+
+
+def _endpoint_labels(args: ServiceImportArgs, imported: ImportedHost, cluster: str) -> dict[str, str]:
+    labels = {TLS_MODE_LABEL: "istio"}
+    if _subset(args, imported, cluster):
+        labels[PRODUCER_LABEL] = cluster
+    return labels
+
+
+def subsets(args: ServiceImportArgs, imported: ImportedHost) -> list[dict[str, Any]]:
+    """DestinationRule subsets: one per producer cluster of a service host with several producers."""
+    clusters = [ep.cluster for ep in args.remote] + ([args.local.cluster] if args.local else [])
+    return [{"name": c, "labels": {PRODUCER_LABEL: c}} for c in clusters if _subset(args, imported, c)]
+
+
+def virtual_service_spec(args: ServiceImportArgs, imported: ImportedHost) -> dict[str, Any]:
+    """The service host's routes: each destination is the host itself, narrowed to a producer's subset."""
+
+    def destination(cluster: str) -> dict[str, Any]:
+        subset = _subset(args, imported, cluster)
+        return {"host": imported.host, **({"subset": subset} if subset else {})}
+
+    http: list[dict[str, Any]] = []
+    for r in args.routes:
+        entry: dict[str, Any] = {"name": r.name}
+        if r.match:
+            entry["match"] = [copy.deepcopy(dict(m)) for m in r.match]
+        entry["route"] = [{"destination": destination(d.cluster), "weight": d.weight} for d in r.destinations]
+        if r.timeout is not None:
+            entry["timeout"] = r.timeout
+        if r.retries is not None:
+            entry["retries"] = copy.deepcopy(dict(r.retries))
+        if r.fault is not None:
+            entry["fault"] = copy.deepcopy(dict(r.fault))
+        if r.mirror is not None:
+            entry["mirror"] = destination(r.mirror)
+            entry["mirrorPercentage"] = {"value": r.mirror_percent}
+        http.append(entry)
+    return {"hosts": [imported.host], "http": http}
 
 
 def service_entry_spec(args: ServiceImportArgs, imported: ImportedHost) -> dict[str, Any]:
@@ -403,7 +484,7 @@ def service_entry_spec(args: ServiceImportArgs, imported: ImportedHost) -> dict[
             {
                 "address": ep.address,
                 "ports": {p.name: args.gateway_port for p in args.ports},
-                "labels": {TLS_MODE_LABEL: "istio"},
+                "labels": _endpoint_labels(args, imported, ep.cluster),
                 "locality": ep.locality,
                 "network": ep.network,
             }
@@ -414,7 +495,7 @@ def service_entry_spec(args: ServiceImportArgs, imported: ImportedHost) -> dict[
             {
                 "address": args.local.address,
                 "ports": {p.name: p.target for p in args.ports},
-                "labels": {TLS_MODE_LABEL: "istio"},
+                "labels": _endpoint_labels(args, imported, args.local.cluster),
                 "locality": args.local.locality,
                 "network": args.local.network,
             }
@@ -433,8 +514,8 @@ def traffic_policy(args: ServiceImportArgs, imported: ImportedHost) -> dict[str,
     """The user's trafficPolicy with meshbridge's TLS (and failover) settings merged in.
 
     - tls is always ISTIO_MUTUAL (cross-network endpoints without mTLS are dropped);
-    - when the host is an alias, the SNI is the one the producer gateway routes on
-      (`outbound_.<port>_._.<real FQDN>`), per port through portLevelSettings when there are
+    - when the host is an alias or has subsets (several producers), the SNI is the one the producer
+      gateway routes on (`outbound_.<port>_._.<real FQDN>`), per port through portLevelSettings when there are
       several ports (a port-level entry does not inherit top-level settings, so the user's
       connectionPool/loadBalancer/outlierDetection are repeated in it);
     - with several producers: outlierDetection (failover needs it) and localityLbSetting.
@@ -446,11 +527,14 @@ def traffic_policy(args: ServiceImportArgs, imported: ImportedHost) -> dict[str,
         lb = policy.setdefault("loadBalancer", {})
         lb.setdefault("localityLbSetting", {"enabled": True})
     aliased = imported.host != imported.real_host
-    if aliased and len(args.ports) == 1 and not user_ports:
+    # a subset's cluster would send pilot's own SNI `outbound_.<port>_.<subset>_.<host>`, which no
+    # producer gateway routes (it knows no subset of the consumer): the subsets get the real one too
+    explicit = aliased or bool(subsets(args, imported))
+    if explicit and len(args.ports) == 1 and not user_ports:
         policy["tls"] = {"mode": "ISTIO_MUTUAL", "sni": sni(args.ports[0].number, imported.real_host)}
         return policy
     policy["tls"] = {"mode": "ISTIO_MUTUAL"}
-    if not aliased and not user_ports:
+    if not explicit and not user_ports:
         return policy
     levels: list[dict[str, Any]] = []
     numbers = [p.number for p in args.ports] + sorted(n for n in user_ports if n not in {p.number for p in args.ports})
@@ -463,7 +547,7 @@ def traffic_policy(args: ServiceImportArgs, imported: ImportedHost) -> dict[str,
             if key != "port":
                 entry[key] = copy.deepcopy(value)
         entry["tls"] = {"mode": "ISTIO_MUTUAL"}
-        if aliased:
+        if explicit:
             entry["tls"]["sni"] = sni(number, imported.real_host)
         levels.append(entry)
     policy["portLevelSettings"] = levels
@@ -475,6 +559,8 @@ class ServiceImport(pulumi.ComponentResource):
 
     service_entries: dict[str, k8s.apiextensions.CustomResource]
     destination_rules: dict[str, k8s.apiextensions.CustomResource]
+    virtual_services: dict[str, k8s.apiextensions.CustomResource]
+    routes: list[HttpRoute]  # the routes of the service host's VirtualService (none without one)
     hosts: list[str]
 
     def __init__(self, name: str, args: ServiceImportArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -484,6 +570,8 @@ class ServiceImport(pulumi.ComponentResource):
         labels = {**MANAGED_BY, SERVICE_LABEL: args.service}
         self.service_entries = {}
         self.destination_rules = {}
+        self.virtual_services = {}
+        self.routes = list(args.routes)
         self.hosts = [h.host for h in args.hosts]
         # ready before published: the host appears in the consumer only once every producer behind it
         # can carry and admit the traffic (a moved export waits for its new producer's side)
@@ -500,12 +588,33 @@ class ServiceImport(pulumi.ComponentResource):
                 spec=service_entry_spec(args, imported),
                 opts=child_opts(self, args.provider, depends_on=after),
             )
+            spec: dict[str, Any] = {"host": imported.host, "trafficPolicy": traffic_policy(args, imported)}
+            if subsets(args, imported):
+                spec["subsets"] = subsets(args, imported)
             self.destination_rules[imported.host] = k8s.apiextensions.CustomResource(
                 f"{args.cluster}-dr-{imported.host}",
                 api_version=ISTIO_NETWORKING,
                 kind="DestinationRule",
                 metadata=meta,
-                spec={"host": imported.host, "trafficPolicy": traffic_policy(args, imported)},
+                spec=spec,
                 opts=child_opts(self, args.provider, depends_on=after),
             )
+            if args.routes and args.routed(imported):
+                # after the host and the subsets it names: a route to a subset that is not there is a 503
+                self.virtual_services[imported.host] = k8s.apiextensions.CustomResource(
+                    f"{args.cluster}-vs-{imported.host}",
+                    api_version=ISTIO_NETWORKING,
+                    kind="VirtualService",
+                    metadata=meta,
+                    spec=virtual_service_spec(args, imported),
+                    opts=child_opts(
+                        self,
+                        args.provider,
+                        depends_on=[
+                            *after,
+                            self.service_entries[imported.host],
+                            self.destination_rules[imported.host],
+                        ],
+                    ),
+                )
         self.register_outputs({"hosts": self.hosts})

@@ -21,8 +21,17 @@ from pydantic.alias_generators import to_camel
 from components.constants import ISTIO_NAMESPACE, arn_partition, partition, service_fqdn
 from policy.rules import root_sidecar_problems
 from stacks import names
-from stacks.config_model import DNS_LABEL_RE, DNS_NAME_RE, LOCAL_TWIN_SUFFIX, ClusterSpec, MeshConfig, ServiceSpec
+from stacks.config_model import (
+    DNS_LABEL_RE,
+    DNS_NAME_RE,
+    HTTP_PROTOCOLS,
+    LOCAL_TWIN_SUFFIX,
+    ClusterSpec,
+    MeshConfig,
+    ServiceSpec,
+)
 from stacks.problems import key_path, show
+from stacks.routing import probes, shadowed_by
 
 
 def _dupes(values: list[str]) -> set[str]:
@@ -64,6 +73,69 @@ def _local_caller_problems(at: str, s: ServiceSpec) -> list[str]:
             if principal in local.principals:
                 k = local.principals.index(principal)
                 p.append(f"{at}.localCallers.principals[{k}]: admits {principal} on every method and path, but {why}")
+    return p
+
+
+def _routing_problems(at: str, s: ServiceSpec) -> list[str]:
+    """`services[].routing`: weights between producers that add up, rules a request can reach, on
+    an HTTP service imported by ServiceEntry (docs/services.md, "Routing between producers")."""
+    if s.routing is None:
+        return []
+    p: list[str] = []
+    rat = f"{at}.routing"
+    producers = ", ".join(s.exported_from)
+    non_http = [x for x in s.ports if not x.is_http]
+    if non_http:
+        p.append(
+            f"{rat}: routes are HTTP routes; port {non_http[0].port} is {non_http[0].protocol} (routing needs every "
+            f"port of the service to be one of {', '.join(HTTP_PROTOCOLS)})"
+        )
+    if s.import_mode != "explicit":
+        p.append(
+            f"{rat}: needs importMode explicit: the routes select the producers' endpoints of the import's "
+            "ServiceEntry (with discovery there is none)"
+        )
+    if not any(real == s.fqdn() for _, real in s.imported_hosts()):
+        p.append(f"{rat}: the service host is not imported (a per-pod service without an alias): nothing to route")
+    names = _first([r.name for r in s.routing])
+    probe = probes(s.routing)
+    for k, rule in enumerate(s.routing):
+        kat = f"{rat}[{k}]"
+        if rule.name is not None and names[rule.name] != k:
+            p.append(f"{kat}.name: {rule.name!r} names another rule too")
+        last = k == len(s.routing) - 1
+        if rule.match is None and not last:
+            p.append(
+                f"{kat}: a rule without `match` takes every request, so the rules after it would never be "
+                "reached; put it last"
+            )
+        if rule.match is not None and last:
+            p.append(
+                f"{kat}.match: the last rule must have no `match`: a request that matches no rule gets 404 "
+                "from the caller's sidecar (add a last rule with the default weights)"
+            )
+        for cluster in rule.weights:
+            if cluster not in s.exported_from:
+                where = key_path(kat, ("weights", cluster))
+                p.append(f"{where}: {show(cluster)} does not export {s.key} (exportedFrom: {producers})")
+        total = sum(rule.weights.values())
+        if total != 100:
+            p.append(f"{kat}.weights: the weights add up to {total}, not 100")
+        earlier = shadowed_by(s.routing, k, probe[k])
+        if earlier is not None and rule.match is not None:
+            p.append(
+                f"{kat}.match[0]: routing[{earlier}] takes these requests first (Envoy uses the first route that "
+                "matches): this entry is never reached; put the narrower rule first"
+            )
+        elif earlier is not None and s.routing[earlier].match is not None:
+            p.append(
+                f"{kat}: routing[{earlier}] takes every request first (a match with only a uri prefix such as '/' "
+                "covers every path); this default rule is never reached"
+            )
+        if rule.mirror is not None and rule.mirror.cluster not in s.exported_from:
+            p.append(
+                f"{kat}.mirror.cluster: {show(rule.mirror.cluster)} does not export {s.key} (exportedFrom: {producers})"
+            )
     return p
 
 
@@ -635,6 +707,7 @@ def service_problems(cfg: MeshConfig) -> list[str]:
                 f"(at most {63 - len(LOCAL_TWIN_SUFFIX)} characters for a service exported from several clusters)"
             )
         p.extend(_local_caller_problems(at, s))
+        p.extend(_routing_problems(at, s))
         # consumer-side hosts must be unique across services and never be a host the consumer's own
         # Service or pod would have (Istio prefers those over the import, silently)
         own = {s.fqdn(), *(real for _, real in s.pod_hosts())}

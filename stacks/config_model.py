@@ -8,6 +8,7 @@ value on its own (formats, ranges, unknown keys); what needs several values at o
 
 from __future__ import annotations
 
+import http
 import ipaddress
 import re
 import urllib.parse
@@ -15,11 +16,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.constants import CHECK_IMAGE, CLUSTER_DOMAIN, ISTIO_NAMESPACE, TRACING_PORTS, service_fqdn
 from stacks.problems import show
+from stacks.trafficpolicy import MAX_NANOS, duration_nanos
 
 
 def _full(pattern: str) -> re.Pattern[str]:
@@ -758,6 +760,181 @@ class ServiceCheck(Model):
     expect_status: Optional[Annotated[list[HttpStatus], AfterValidator(_unique)]] = Field(None, min_length=1)
 
 
+# --------------------------------------------------------------- services[].routing (typed routing)
+
+# Envoy's retry conditions that Istio's webhook accepts in `retries.retryOn` (besides HTTP status
+# codes): pkg/config/validation/validation.go `supportedRetryOnPolicies` of the pinned Istio
+RETRY_ON = (
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "retriable-headers",
+    "envoy-ratelimited",
+    "http3-post-connect-failure",
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+)
+# a request header name as a VirtualService match takes it: an RFC 7230 token in lower case (Envoy
+# sees header names in lower case); pseudo-headers are `uri` and `method`
+# the status codes Go's http.StatusText names (istiod accepts those in retryOn, no others)
+HTTP_STATUS_CODES = frozenset(str(int(code)) for code in http.HTTPStatus)
+HEADER_NAME_RE = _full(r"[a-z0-9!#$%&'*+.^_`|~-]{1,256}")
+MAX_MATCH_VALUE = 1024
+MAX_ROUTE_RULES = 64
+
+
+def _duration(value: str) -> str:
+    """A Go duration string as istiod takes it: whole milliseconds, at least 1ms."""
+    nanos = duration_nanos(value) if isinstance(value, str) else None
+    if nanos is None:
+        raise ValueError(f"{show(value)} is not a duration with a unit, such as 100ms, 5s or 1m")
+    if nanos > MAX_NANOS:
+        raise ValueError(f"{show(value)} is longer than the longest duration (about 292 years)")
+    if nanos < 10**6 or nanos % 10**6:
+        raise ValueError(f"{show(value)}: istiod takes whole milliseconds, at least 1ms")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+# Istio's Percent: 0, or 0.0001 to 100 (pkg/config/validation validatePercentage)
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+
+
+def _percent(value: float) -> float:
+    if 0 < value < 0.0001:
+        raise ValueError(f"{show(value)} is neither 0 nor in 0.0001..100 (Istio's smallest percentage)")
+    return value
+
+
+class StringMatchSpec(Model):
+    """One of `exact` or `prefix` (Istio's StringMatch; regular expressions are not offered)."""
+
+    exact: Optional[Annotated[str, AfterValidator(_text(MAX_MATCH_VALUE))]] = None
+    prefix: Optional[Annotated[str, Field(min_length=1), AfterValidator(_text(MAX_MATCH_VALUE))]] = None
+
+    @model_validator(mode="after")
+    def _whole(self) -> Any:
+        if (self.exact is None) == (self.prefix is None):
+            raise ValueError("give exactly one of exact or prefix")
+        return self
+
+    def istio(self) -> dict[str, str]:
+        return {"exact": self.exact} if self.exact is not None else {"prefix": str(self.prefix)}
+
+    @property
+    def example(self) -> str:
+        """A value this match accepts (the judge sends it)."""
+        return self.exact if self.exact is not None else str(self.prefix)
+
+
+def _header_names(value: dict[str, Any]) -> dict[str, Any]:
+    for name in value:
+        if not HEADER_NAME_RE.match(name):
+            raise ValueError(
+                f"header name {show(name)} must be a lower case HTTP header name (letters, digits, '-' and "
+                "RFC 7230 token characters; use `uri` and `method` for the path and the method)"
+            )
+    return value
+
+
+class RouteMatchSpec(Model):
+    """Istio's HTTPMatchRequest, typed: every key given must match (AND)."""
+
+    uri: Optional[StringMatchSpec] = None
+    headers: Optional[
+        Annotated[dict[str, StringMatchSpec], Field(min_length=1, max_length=16), AfterValidator(_header_names)]
+    ] = None
+    method: Optional[Literal[HTTP_METHODS]] = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _whole(self) -> Any:
+        if self.uri is None and self.headers is None and self.method is None:
+            raise ValueError("give at least one of uri, headers or method (a rule without `match` matches everything)")
+        if self.uri is not None and not self.uri.example.startswith("/"):
+            raise ValueError(f"uri: {show(self.uri.example)} must start with '/'")
+        return self
+
+    def istio(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.uri is not None:
+            out["uri"] = self.uri.istio()
+        if self.headers is not None:
+            out["headers"] = {k: v.istio() for k, v in self.headers.items()}
+        if self.method is not None:
+            out["method"] = {"exact": self.method}
+        return out
+
+
+class RetrySpec(Model):
+    attempts: int = Field(ge=0, le=100)
+    per_try_timeout: Optional[Duration] = None
+    retry_on: Optional[Annotated[str, AfterValidator(_text(1024))]] = None
+
+    @field_validator("retry_on")
+    @classmethod
+    def _retry_on(cls, value: Optional[str]) -> Optional[str]:
+        for policy in (value or "").split(","):
+            if policy not in RETRY_ON and policy not in HTTP_STATUS_CODES:
+                raise ValueError(
+                    f"{show(policy)} is not a retry condition Istio accepts (a comma-separated list of "
+                    f"{', '.join(RETRY_ON)} or HTTP status codes)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _whole(self) -> Any:
+        if self.attempts == 0 and (self.per_try_timeout is not None or self.retry_on is not None):
+            raise ValueError("attempts 0 turns retries off: perTryTimeout and retryOn would be refused by istiod")
+        return self
+
+
+class FaultDelay(Model):
+    fixed_delay: Duration
+    percent: Annotated[Percent, AfterValidator(_percent)]
+
+
+class FaultAbort(Model):
+    http_status: int = Field(ge=200, le=599)
+    percent: Annotated[Percent, AfterValidator(_percent)]
+
+
+class FaultSpec(Model):
+    delay: Optional[FaultDelay] = None
+    abort: Optional[FaultAbort] = None
+
+    @model_validator(mode="after")
+    def _whole(self) -> Any:
+        if self.delay is None and self.abort is None:
+            raise ValueError("give a delay, an abort or both")
+        return self
+
+
+class MirrorSpec(Model):
+    cluster: str
+    percent: Annotated[Percent, AfterValidator(_percent)] = 100.0
+
+
+class RouteRuleSpec(Model):
+    """One rule of `services[].routing`, rendered as one http route of the consumer's VirtualService."""
+
+    name: Optional[DnsLabel] = None
+    match: Optional[Annotated[list[RouteMatchSpec], Field(min_length=1, max_length=16)]] = None
+    # producer cluster -> share of the traffic in percent (adding up to 100)
+    weights: dict[str, Annotated[int, Field(ge=0, le=100)]] = Field(min_length=1, max_length=64)
+    timeout: Optional[Duration] = None
+    retries: Optional[RetrySpec] = None
+    fault: Optional[FaultSpec] = None
+    mirror: Optional[MirrorSpec] = None
+
+
 class ServiceSpec(Model):
     name: ServiceName
     namespace: DnsLabel
@@ -776,6 +953,8 @@ class ServiceSpec(Model):
     # primary-remote), the producers still pass the host and authorize the consumers
     import_mode: Literal["explicit", "discovery"] = "explicit"
     check: Optional[ServiceCheck] = None
+    # typed routing between the producers: a VirtualService per consumer, DestinationRule subsets by cluster
+    routing: Optional[Annotated[list[RouteRuleSpec], Field(min_length=1, max_length=MAX_ROUTE_RULES)]] = None
 
     @property
     def key(self) -> str:

@@ -280,13 +280,26 @@ def mesh_host_problems(
     elif kind == "VirtualService":
         vs_hosts: list[Any] = spec["hosts"] if isinstance(spec.get("hosts"), list) else []
         own = {h for h in (_matched(p, hosts, namespace) for p in vs_hosts) if h}
-        if own:
+        routed = sorted(h for h in own if hosts[h].endswith(ROUTED))
+        if routed:
+            found.append(
+                (
+                    "spec.hosts",
+                    f"covers {routed[0]}, whose routes are services[].routing (meshbridge's VirtualService "
+                    f"{routed[0]}): a sidecar uses one VirtualService per host and ignores the other (istioctl analyze "
+                    "IST0109); "
+                    "put the timeouts, retries and matches in services[].routing",
+                )
+            )
+        elif own:
             found.extend(_routes_elsewhere(spec, own, hosts, namespace, ports or {}))
     return found
 
 
-# how `hosts` values of `mesh_host_problems` end for a host a service exports from the cluster
+# how `hosts` values of `mesh_host_problems` end for a host a service exports from the cluster,
+# and for an imported host whose VirtualService meshbridge renders (services[].routing)
 EXPORTS = " exports"
+ROUTED = " and routes (services[].routing)"
 
 
 def _tls_settings(spec: dict[str, Any]) -> list[str]:

@@ -21,7 +21,7 @@ Details: docs/architecture.md, "Service exports and imports", and docs/services.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -29,9 +29,11 @@ import pulumi_kubernetes as k8s
 from components.constants import GATEWAY_PORT, ISTIO_NAMESPACE, MANAGED_BY, service_fqdn
 from components.services import (
     AllowedCaller,
+    HttpRoute,
     ImportedHost,
     LocalEndpoint,
     RemoteEndpoint,
+    RouteDestination,
     ServiceExport,
     ServiceExportArgs,
     ServiceImport,
@@ -69,6 +71,41 @@ def ports_of(service: ServiceSpec) -> list[ServicePort]:
 
 def imported_hosts(service: ServiceSpec) -> list[ImportedHost]:
     return [ImportedHost(host, real) for host, real in service.imported_hosts()]
+
+
+def routes_of(service: ServiceSpec) -> list[HttpRoute]:
+    """`routing` in Istio's shapes (the config model checked every value; config_checks the weights)."""
+    out: list[HttpRoute] = []
+    for k, rule in enumerate(service.routing or []):
+        retries: Optional[dict[str, Any]] = None
+        if rule.retries is not None:
+            retries = {"attempts": rule.retries.attempts}
+            if rule.retries.per_try_timeout is not None:
+                retries["perTryTimeout"] = rule.retries.per_try_timeout
+            if rule.retries.retry_on is not None:
+                retries["retryOn"] = rule.retries.retry_on
+        fault: Optional[dict[str, Any]] = None
+        if rule.fault is not None:
+            fault = {}
+            if rule.fault.delay is not None:
+                d = rule.fault.delay
+                fault["delay"] = {"fixedDelay": d.fixed_delay, "percentage": {"value": d.percent}}
+            if rule.fault.abort is not None:
+                a = rule.fault.abort
+                fault["abort"] = {"httpStatus": a.http_status, "percentage": {"value": a.percent}}
+        out.append(
+            HttpRoute(
+                name=rule.name or f"route-{k}",
+                destinations=[RouteDestination(cluster=c, weight=w) for c, w in rule.weights.items()],
+                match=[m.istio() for m in rule.match or []],
+                timeout=rule.timeout,
+                retries=retries,
+                fault=fault,
+                mirror=rule.mirror.cluster if rule.mirror else None,
+                mirror_percent=rule.mirror.percent if rule.mirror else 100.0,
+            )
+        )
+    return out
 
 
 def admitted(service: ServiceSpec) -> str:
@@ -209,13 +246,22 @@ class Imports:
     namespaces: dict[str, k8s.core.v1.Namespace] = field(default_factory=dict)
 
     def cluster_outputs(self, name: str) -> dict[str, Any]:
-        """importedHosts (host -> producers), from what was actually built."""
+        """importedHosts (host -> producers) and, when a host has routes, routedHosts (host -> its
+        rules: name and weights per producer), from what was actually built."""
         imported: dict[str, list[str]] = {}
+        routed: dict[str, list[dict[str, Any]]] = {}
         for (service, cluster), imp in self.by_key.items():
             if cluster == name:
                 for host in imp.hosts:
                     imported[host] = list(self.producers[service])
-        return {"importedHosts": dict(sorted(imported.items()))}
+                for host in imp.virtual_services:
+                    routed[host] = [
+                        {"name": r.name, "weights": {d.cluster: d.weight for d in r.destinations}} for r in imp.routes
+                    ]
+        out: dict[str, Any] = {"importedHosts": dict(sorted(imported.items()))}
+        if routed:
+            out["routedHosts"] = dict(sorted(routed.items()))
+        return out
 
 
 def _import_namespace(cfg: MeshConfig, clusters: Clusters, imports: Imports, cluster: str) -> pulumi.Resource:
@@ -300,6 +346,7 @@ def wire_imports(
                     traffic_policy=s.traffic_policy,
                     gateway_port=GATEWAY_PORT,
                     resolution="STATIC" if static else "DNS",
+                    routes=routes_of(s),
                     provider=cluster.k8s_provider,
                     depends_on=[*control_planes.ready(name), namespace, *local_export],
                 ),

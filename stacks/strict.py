@@ -50,6 +50,7 @@ from stacks.config_model import (
 )
 from stacks.exposure import (
     EXPORTS,
+    ROUTED,
     exposure_problem,
     gateway_selection_problem,
     mesh_host_problems,
@@ -321,10 +322,12 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
             objs[("", "Service", s.namespace, f"{s.name}{LOCAL_TWIN_SUFFIX}")] = what
         for cons in s.consumers:
             objs = owned.setdefault(cons.cluster, {})
-            for host, _real in s.imported_hosts():
+            for host, real in s.imported_hosts():
                 what = f"the import of {host}"
                 objs[("networking.istio.io", "ServiceEntry", import_ns, host)] = what
                 objs[("networking.istio.io", "DestinationRule", import_ns, host)] = what
+                if s.routing is not None and real == s.fqdn():
+                    objs[("networking.istio.io", "VirtualService", import_ns, host)] = f"the routing of {host}"
     return owned
 
 
@@ -478,8 +481,9 @@ def _mesh_hosts(cfg: MeshConfig) -> tuple[dict[str, dict[str, str]], dict[str, l
             exported.setdefault(prod, []).append((s.namespace, s.workload_selector, s.key))
         for cons in s.consumers:
             mine = hosts.setdefault(cons.cluster, {})
-            for host, _real in s.imported_hosts():
-                mine.setdefault(host, f"which services[{i}] imports")
+            for host, real in s.imported_hosts():
+                routed = s.routing is not None and real == s.fqdn()
+                mine.setdefault(host, f"which services[{i}] imports" + (ROUTED if routed else ""))
     return hosts, exported
 
 

@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from components.constants import service_fqdn
 from stacks.config import MeshConfig, ServiceSpec, parse_config
+from stacks.routing import probes
+from stacks.trafficpolicy import duration_nanos
 from synth.engine import PROJECT, PROJECT_DIR, SynthResult, read_stack_file, unwrap
 
 
@@ -63,6 +66,63 @@ def _locality_failover(s: Any, region: str) -> dict[str, Any]:
     return {"localityFailover": {"region": region, "to": to}}
 
 
+def _ms(duration: str) -> int:
+    """Milliseconds of a duration the config model accepted (whole milliseconds)."""
+    nanos = duration_nanos(duration)
+    assert nanos is not None, duration
+    return nanos // 10**6
+
+
+def _subset(s: ServiceSpec, host_real: str, consumer: str, producer: str, target: int) -> dict[str, Any]:
+    """A multi-producer service host has a DestinationRule subset per producer (components/services.py):
+    pilot's cluster for `producer`'s subset must hold that producer's endpoint only: the gateway
+    address (remote), or the headless twin on the pods' port (the consumer's own instance)."""
+    if len(s.exported_from) < 2 or host_real != s.fqdn():
+        return {}
+    local = producer == consumer
+    return {
+        "subset": producer,
+        **({"subsetEndpoint": f"{service_fqdn(s.local_twin, s.namespace)}:{target}"} if local else {}),
+    }
+
+
+def _routes(s: ServiceSpec, consumer: str) -> list[dict[str, Any]]:
+    """What pilot must compute for each rule of `routing` in the consumer's sidecar, per port: the
+    request that reaches the rule (stacks/routing.py), the route's name, the clusters and weights
+    (`""`: the host's own cluster), timeout, retries, fault and mirror."""
+    if not s.routing:
+        return []
+    multi = len(s.exported_from) > 1
+    rules = []
+    for k, (rule, probe) in enumerate(zip(s.routing, probes(s.routing), strict=True)):
+        entry: dict[str, Any] = {
+            "name": rule.name or f"route-{k}",
+            "request": {"path": probe.path, "method": probe.method, "headers": probe.headers},
+            "clusters": {(c if multi else ""): w for c, w in rule.weights.items()},
+        }
+        if rule.timeout is not None:
+            entry["timeoutMs"] = _ms(rule.timeout)
+        if rule.retries is not None:
+            r = rule.retries
+            entry["retries"] = {
+                "attempts": r.attempts,
+                "perTryTimeoutMs": _ms(r.per_try_timeout) if r.per_try_timeout else 0,
+                "retryOn": r.retry_on or "",
+            }
+        if rule.fault is not None:
+            f = rule.fault
+            entry["fault"] = {
+                **({"delayPercent": f.delay.percent, "delayMs": _ms(f.delay.fixed_delay)} if f.delay else {}),
+                **({"abortPercent": f.abort.percent, "abortStatus": f.abort.http_status} if f.abort else {}),
+            }
+        if rule.mirror is not None:
+            entry["mirror"] = {"cluster": rule.mirror.cluster if multi else "", "percent": rule.mirror.percent}
+        rules.append(entry)
+    return [
+        {"consumer": consumer, "host": s.host, "port": p.port, "protocol": p.protocol, "rules": rules} for p in s.ports
+    ]
+
+
 def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> dict[str, Any]:
     outs = unwrap(dict(outputs))
     td = config.mesh.trust_domain
@@ -79,6 +139,7 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
     workloads: list[dict[str, Any]] = []
     paths: list[dict[str, Any]] = []
     authz: list[dict[str, Any]] = []
+    routes: list[dict[str, Any]] = []
     for s in config.services:
         ports = [{"name": p.name, "port": p.port, "targetPort": p.target, "protocol": p.protocol} for p in s.ports]
         san = [f"spiffe://{td}/ns/{s.namespace}/sa/{s.sa}"]
@@ -116,6 +177,8 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
             (host, real, _pods(s) if real == s.fqdn() else [real.split(".", 1)[0]]) for host, real in s.imported_hosts()
         ]
         for cons in s.consumers:
+            if s.import_mode == "explicit":
+                routes.extend(_routes(s, cons.cluster))
             producers = [p for p in s.exported_from if p != cons.cluster]
             if cons.cluster in s.exported_from:
                 producers.append(cons.cluster)
@@ -147,6 +210,13 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
                                 # only when true: the declarations of import-only stacks stay as they were
                                 **({"discovery": True} if s.import_mode == "discovery" else {}),
                                 **_locality_failover(s, config.cluster(cons.cluster).region),
+                                # only for a host with subsets or routes (other stacks' declarations stay as they were)
+                                **(
+                                    _subset(s, real, cons.cluster, producer, p.target)
+                                    if s.import_mode == "explicit"
+                                    else {}
+                                ),
+                                **({"routed": True} if s.routing and real == s.fqdn() else {}),
                             }
                         )
     return {
@@ -156,6 +226,7 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
         "workloads": workloads,
         "paths": paths,
         "authz": authz,
+        **({"routes": routes} if routes else {}),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -126,3 +127,27 @@ def provider_cluster(result: SynthResult, reg: Registration) -> Optional[str]:
     aws = {r.urn: r.name.removesuffix("-aws") for r in result.registrations if r.type == "pulumi:providers:aws"}
     urn = reg.provider or next(iter(reg.providers.values()), "")
     return providers.get(urn) or aws.get(urn)
+
+
+# ---------------------------------------------------------------------------- the Istio judge
+
+
+@pytest.fixture(scope="session")
+def judge() -> Path:
+    """The Istio judge (verify/), built by tools/build-verify.sh; in CI a judge that cannot be built
+    is a failure, never a skip."""
+    from synth.verify import JudgeUnavailableError, judge_binary
+
+    try:
+        return judge_binary()
+    except JudgeUnavailableError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+def run_judge(judge: Path, tree: Path) -> subprocess.CompletedProcess[str]:
+    from synth.verify import ACCEPTED
+
+    env = dict(os.environ, MESHBRIDGE_ACCEPTED_ANALYSIS=str(ACCEPTED))
+    return subprocess.run([str(judge), "judge", str(tree)], capture_output=True, text=True, env=env, timeout=600)

@@ -294,11 +294,15 @@ def test_checkout_failover_across_three_regions(production: SynthResult) -> None
             assert ep["address"] == gateway_address(production, consumer, producer)
             assert ep["ports"] == {"http": 15443, "grpc": 15443}
             assert (ep["locality"], ep["network"]) == clusters[producer]
-            assert ep["labels"] == {"security.istio.io/tlsMode": "istio"}
+            # the producer label: what the host's subset for that producer selects
+            assert ep["labels"] == {"security.istio.io/tlsMode": "istio", "meshbridge.io/producer": producer}
         local = endpoints[-1]  # the consumer runs checkout too: its headless twin
         assert local["address"] == "checkout-meshbridge-local.shop.svc.cluster.local"
         assert local["ports"] == {"http": 8080, "grpc": 9090}
         assert (local["locality"], local["network"]) == (own_locality, own_network)
+        assert local["labels"]["meshbridge.io/producer"] == consumer
+        subsets = find(production, consumer, "DestinationRule", host)["spec"]["subsets"]
+        assert subsets == [{"name": c, "labels": {"meshbridge.io/producer": c}} for c in [*remote, consumer]]
 
         policy = find(production, consumer, "DestinationRule", host)["spec"]["trafficPolicy"]
         levels = [policy, *policy.get("portLevelSettings", [])]  # port-level entries repeat the policy

@@ -8,7 +8,6 @@ CI a judge that cannot be built is a failure, never a skip.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -20,26 +19,10 @@ import yaml
 
 from synth.engine import SynthResult, run_program
 from synth.render import write_tree
-from synth.verify import ACCEPTED, JudgeUnavailableError, judge_binary
-from tests.conftest import stacks
+from tests.conftest import run_judge, stacks
 from tests.validators import validate_object
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="session")
-def judge() -> Path:
-    try:
-        return judge_binary()
-    except JudgeUnavailableError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-
-
-def run_judge(judge: Path, tree: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, MESHBRIDGE_ACCEPTED_ANALYSIS=str(ACCEPTED))
-    return subprocess.run([str(judge), "judge", str(tree)], capture_output=True, text=True, env=env, timeout=600)
 
 
 @pytest.fixture(scope="session")

@@ -195,6 +195,7 @@ func judgeMain(out string) int {
 	var problems, notes []string
 	pathOK := make([]bool, len(decl.Paths))
 	ingressRoutes := 0 // ingress gateway routes pilot computed as the VirtualServices declare
+	routeRules := 0    // services[].routing rules pilot computed as configured, per caller and port
 	for i := range pathOK {
 		pathOK[i] = true
 	}
@@ -328,6 +329,22 @@ func judgeMain(out string) int {
 					}
 				}
 			}
+			for _, rd := range decl.Routes {
+				if rd.Consumer != name {
+					continue
+				}
+				for _, c := range routeCallers(decl.Paths, rd) {
+					n, ok := j.checkRoutes(rd, c)
+					routeRules += n
+					if !ok {
+						for i, p := range decl.Paths {
+							if p.Consumer == rd.Consumer && p.Host == rd.Host && p.Port == rd.Port {
+								pathOK[i] = false
+							}
+						}
+					}
+				}
+			}
 			j.checkCrossNamespace()
 			ingressRoutes += j.checkIngress(objs)
 		})
@@ -362,6 +379,9 @@ func judgeMain(out string) int {
 	}
 	if ingressRoutes > 0 {
 		discovered += fmt.Sprintf("; %d ingress gateway routes", ingressRoutes)
+	}
+	if routeRules > 0 {
+		discovered += fmt.Sprintf("; %d routing rules", routeRules)
 	}
 	report = append(report, fmt.Sprintf("istio judge: %d of %d declared paths computed by pilot as declared%s, %d problems", okPaths, len(decl.Paths), discovered, len(problems)))
 	text := strings.Join(report, "\n") + "\n"
@@ -440,4 +460,23 @@ func countDiscovered(paths []Path) int {
 		}
 	}
 	return n
+}
+
+// routeCallers: the consumer principals of a routed host and port (from its declared paths), each
+// judged with its own sidecar (a Sidecar resource may give namespaces different views).
+func routeCallers(paths []Path, rd RouteDecl) []Caller {
+	seen := map[string]bool{}
+	var out []Caller
+	for _, p := range paths {
+		if p.Consumer != rd.Consumer || p.Host != rd.Host || p.Port != rd.Port {
+			continue
+		}
+		for _, c := range p.Callers {
+			if !seen[c.Principal] {
+				seen[c.Principal] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }

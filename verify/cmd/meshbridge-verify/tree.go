@@ -24,6 +24,8 @@ type Declaration struct {
 	Workloads   []Workload    `json:"workloads"`
 	Paths       []Path        `json:"paths"`
 	Authz       []Authz       `json:"authz"`
+	// Routes: services[].routing, per consumer, host and port (routes.go)
+	Routes []RouteDecl `json:"routes"`
 }
 
 type DeclCluster struct {
@@ -85,6 +87,14 @@ type Path struct {
 	// LocalityFailover: the service turns locality load balancing on; pilot must give the
 	// consumer's own region the first priority, the region it fails over to the next, the rest after.
 	LocalityFailover *LocalityFailover `json:"localityFailover,omitempty"`
+	// Subset: the host has a DestinationRule subset per producer (several producers); pilot's
+	// cluster for this producer's subset must hold its endpoint only: the gateway address on 15443,
+	// or SubsetEndpoint (the consumer's own instance, the headless twin on the pods' port).
+	Subset         string `json:"subset,omitempty"`
+	SubsetEndpoint string `json:"subsetEndpoint,omitempty"`
+	// Routed: the host has meshbridge's VirtualService (services[].routing): which cluster a call
+	// goes to is the routes' business (checkRoutes), not the host's default cluster.
+	Routed bool `json:"routed,omitempty"`
 }
 
 type LocalityFailover struct {
