@@ -1,7 +1,8 @@
 """`python -m synth.diff BASE HEAD [--title T]`: Markdown diff of two synth trees, for the PR comment.
 
-Four sections, as a reviewer reads them: resources added / removed by URN (resources.json), then
-Kubernetes objects (clusters/*/*.yaml), Helm releases (clusters/*/helm/*.yaml) and AWS and other
+Five sections, as a reviewer reads them: resources added / removed by URN (resources.json), the
+monthly fixed cost of the private links and its change (synth/cost.py), then Kubernetes objects
+(clusters/*/*.yaml), Helm releases (clusters/*/helm/*.yaml) and AWS and other
 resource inputs (resources.json, per resource). Both trees are redacted already (synth never writes
 a secret), so the comment can be public.
 
@@ -20,8 +21,11 @@ import argparse
 import difflib
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional
+
+from synth.cost import Cost, link_costs
 
 MARKER = "<!-- meshbridge-synth-diff -->"
 MAX_CHARS = 60000  # GitHub comments hold 65536 characters
@@ -116,6 +120,62 @@ def urn_section(base: Path, head: Path) -> str:
     return text + "```diff\n" + "".join(lines) + "```\n"
 
 
+def _priced(root: Path) -> Cost:
+    path = root / "resources.json"
+    return link_costs(json.loads(path.read_text()) if path.exists() else [])
+
+
+def cost_section(base: Path, head: Path) -> str:
+    """The monthly fixed cost of the private links in base and head, and what changes (synth/cost.py).
+    Both trees are priced with head's table, so a change of prices alone shows no delta."""
+    old, new = _priced(base), _priced(head)
+    title = f"### Cost of the private links (monthly fixed, USD, {new.hours:g} h; synth/pricing-aws.yaml of {new.read})"
+    delta = Decimal(str(new.total)) - Decimal(str(old.total))
+    rows = []
+
+    def row(what: str, a: Optional[dict[str, Any]], b: Optional[dict[str, Any]]) -> None:
+        va = None if a is None else a["monthly"]
+        vb = None if b is None else b["monthly"]
+        if a == b:
+            return
+        change = Decimal(str(vb or 0)) - Decimal(str(va or 0))
+        rows.append(f"| {what} | {_cell(a)} | {_cell(b)} | {'+' if change >= 0 else '-'}${abs(change):,.2f} |")
+
+    for name in sorted(set(old.producers) | set(new.producers)):
+        row(f"east-west NLB of {name}", old.producers.get(name), new.producers.get(name))
+    for key in sorted(set(old.pairs) | set(new.pairs)):
+        row(f"interface endpoint {key}", old.pairs.get(key), new.pairs.get(key))
+    sign = "+" if delta >= 0 else "-"
+    text = f"{title}\n\nbase ${old.total:,.2f}, head ${new.total:,.2f}: **{sign}${abs(delta):,.2f} per month**\n"
+    if rows:
+        text += "\n| link | base | head | change |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        rates = [
+            f"{key}: ${p['endpointGb']:g}/GB processed"
+            + (f" + ${p['interRegionGb']:g}/GB between regions" if p["interRegionGb"] else "")
+            + (" + no price/GB between regions" if p["interRegionGb"] is None else "")
+            for key, p in sorted(new.pairs.items())
+            if key not in old.pairs and p["endpointGb"] is not None
+        ]
+        if rates:
+            text += "\nUsage of the new links, per GB: " + "; ".join(rates) + ".\n"
+    if new.missing:
+        text += f"\nNo price for {', '.join(new.missing)} (not in the totals).\n"
+    return text
+
+
+def _cell(entry: Optional[dict[str, Any]]) -> str:
+    if entry is None:
+        return "-"
+    if "azs" not in entry:
+        where = f" ({entry['region']})"
+    elif entry["azs"] is None:
+        where = f" (AZs from another stack, ${entry['perAzMonthly'] or 0:,.2f} per AZ, {entry['region']})"
+    else:
+        where = f" ({entry['azs']} AZ, {entry['region']})"
+    money = "not known" if entry["monthly"] is None else f"${entry['monthly']:,.2f}"
+    return money + where
+
+
 def _section(title: str, base: dict[str, str], head: dict[str, str]) -> str:
     chunks = []
     for name in sorted(set(base) | set(head)):
@@ -141,6 +201,7 @@ def render(base: Path, head: Path, title: str) -> str:
         MARKER,
         f"## {title}",
         urn_section(base, head),
+        cost_section(base, head),
         _section(
             "Kubernetes objects", _files(base, "clusters/*/*.yaml", True), _files(head, "clusters/*/*.yaml", True)
         ),

@@ -13,6 +13,7 @@ import yaml
 
 from stacks.exposure import privileged_class
 from stacks.names import object_filename
+from synth.cost import link_costs, summary_lines
 from synth.engine import SECRET, Registration, SynthResult, redact, unwrap
 from synth.judge import write_judge
 
@@ -231,6 +232,7 @@ def summary(result: SynthResult, out: Optional[Path]) -> str:
     lines.extend(authorization_summary(objs))
     lines.extend(privileged_summary(objs))
     lines.extend(expiry_summary(result))
+    lines.extend(summary_lines(link_costs([resource_entry(r) for r in result.registrations])))
     if out is not None:
         lines.append(f"  written to {out}")
     return "\n".join(lines) + "\n"
@@ -309,6 +311,7 @@ def write_tree(result: SynthResult, out: Path) -> None:
             path = out / "clusters" / cluster / "helm" / fname
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(dump_yaml(rel))
+    (out / "cost.json").write_text(json.dumps(link_costs(resources).as_json(), indent=2, sort_keys=True) + "\n")
     (out / "topology.mmd").write_text(topology(result.outputs))
     (out / "summary.txt").write_text(summary(result, None))
     write_judge(result, out)
