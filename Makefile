@@ -76,10 +76,10 @@ schemas:
 	curl -fsSL -o $(SHARED)/istio/$(ISTIO_VERSION)/base-values.yaml https://raw.githubusercontent.com/istio/istio/$(ISTIO_VERSION)/manifests/charts/base/values.yaml
 	curl -fsSL -o $(SHARED)/aws-load-balancer-controller/$(ALBC_VERSION)/targetgroupbindings.crd.yaml https://raw.githubusercontent.com/kubernetes-sigs/aws-load-balancer-controller/$(ALBC_VERSION)/config/crd/bases/elbv2.k8s.aws_targetgroupbindings.yaml
 
-# Re-extract stacks/schemas/istio-$(ISTIO_VERSION)-crds.json (the Istio schemas the program checks
+# Re-extract stacks/config/schemas/istio-$(ISTIO_VERSION)-crds.json (the Istio schemas the program checks
 # trafficPolicy and distributed Istio objects against at run time) from the pinned CRDs in $(SHARED)
 istio-schemas: setup
-	MESHBRIDGE_SHARED=$(abspath $(SHARED)) $(PY) -m stacks.trafficpolicy --write
+	MESHBRIDGE_SHARED=$(abspath $(SHARED)) $(PY) -m stacks.config.trafficpolicy --write
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

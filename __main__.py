@@ -1,6 +1,6 @@
 """meshbridge: wire EKS clusters into one Istio mesh over private links (see README.md)."""
 
-from stacks.config import load_stack_config
+from stacks.config.load import load_stack_config
 from stacks.mesh import build_mesh
 from stacks.outputs import export_outputs
 

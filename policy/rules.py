@@ -84,7 +84,7 @@ def endpoint_service_not_public(r: Res) -> list[str]:
 
 
 # annotations that ask for an internet-facing load balancer (Kubernetes' AWS cloud provider and the AWS
-# Load Balancer Controller; the same list as stacks/exposure.py, which the pack does not import)
+# Load Balancer Controller; the same list as stacks/config/exposure.py, which the pack does not import)
 INTERNET_FACING = (
     ("service.beta.kubernetes.io/aws-load-balancer-scheme", "internet-facing"),
     ("service.beta.kubernetes.io/aws-load-balancer-internal", "false"),
@@ -161,7 +161,7 @@ def root_sidecar_problems(obj: Any) -> list[tuple[str, str]]:
     Such a Sidecar is the default of every namespace. An egress host list without `*/*` drops the
     Services of the other namespaces from every proxy; calls to them go to PassthroughCluster in
     plaintext and the STRICT server sidecar resets them (istio/istio#41978). Used by the config
-    check (stacks/config_checks.py, meshbridge:distribute) and by the policy pack.
+    check (stacks/config/checks.py, meshbridge:distribute) and by the policy pack.
     """
     if not isinstance(obj, dict) or obj.get("kind") != "Sidecar":
         return []

@@ -35,7 +35,7 @@ from components.options import Dependency
 from components.services import sni
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import ConsumerSpec, MeshConfig, ServiceSpec
+from stacks.config.model import ConsumerSpec, MeshConfig, ServiceSpec
 from stacks.discovery import Discovery
 from stacks.distribution import Distributions
 from stacks.istio import ControlPlanes, EastWestGateways
@@ -145,7 +145,7 @@ class PlannedCheck:
 
 def plan_checks(cfg: MeshConfig) -> list[PlannedCheck]:
     """Every check the configuration asks for, in service, consumer, host, port order (also what
-    stacks/strict.py lists as meshbridge's own objects)."""
+    stacks/config/strict.py lists as meshbridge's own objects)."""
     planned: list[PlannedCheck] = []
     if not cfg.verify.connectivity.enabled:
         return planned

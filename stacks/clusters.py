@@ -17,7 +17,7 @@ from typing import Any, Optional
 import pulumi
 
 from components.cluster import MeshCluster, MeshClusterArgs
-from stacks.config_model import ClusterSpec, MeshConfig
+from stacks.config.model import ClusterSpec, MeshConfig
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from components.istio import cluster_local_settings
 from components.options import Dependency
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import MeshConfig
+from stacks.config.model import MeshConfig
 from stacks.istio import ControlPlanes, EastWestGateways, IstiodSettings
 from stacks.network import Network
 

@@ -1,6 +1,6 @@
 """Wiring of `meshbridge:distribute`: a `Distribution` per entry, to the clusters its selector matches.
 
-The objects were loaded and checked with the configuration (stacks/config_load.py, stacks/strict.py);
+The objects were loaded and checked with the configuration (stacks/config/load.py, stacks/config/strict.py);
 each waits for the target cluster's istiod (Istio kinds need the CRDs and the validation webhook).
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from components.distribution import Distribution, DistributionArgs
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import MeshConfig
+from stacks.config.model import MeshConfig
 from stacks.istio import ControlPlanes
 
 

@@ -30,7 +30,7 @@ from components.options import Dependency
 from components.telemetry import tracing_extension_provider
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import ClusterRevisions, IstioSettings, MeshConfig, RevisionSpec, is_ipv4
+from stacks.config.model import ClusterRevisions, IstioSettings, MeshConfig, RevisionSpec, is_ipv4
 from stacks.pki import Pki
 
 

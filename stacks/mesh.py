@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from components.options import Dependency
 from stacks.checks import Checks, wire_checks
 from stacks.clusters import Clusters, wire_clusters
-from stacks.config_model import MeshConfig
+from stacks.config.model import MeshConfig
 from stacks.discovery import Discovery, remote_prerequisites, wire_discovery
 from stacks.distribution import Distributions, wire_distributions
 from stacks.istio import (

@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 import pulumi
 
-from stacks.config_model import MeshConfig
+from stacks.config.model import MeshConfig
 
 READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 

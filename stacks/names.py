@@ -5,7 +5,7 @@ resource replaces it, so these formats are stable; a format that changed keeps t
 `aliases` entry (`*_v0`). The names join DNS labels with `-`, which can itself appear in a label:
 `shop/api-gateway` and `shop-api/gateway` would both give `<cluster>-shop-api-gateway`, clusters
 `a` -> `b-to-c` and `a-to-b` -> `c` both `a-to-b-to-c`. The configuration check
-(`stacks/config_checks.py`, `name_collisions`) refuses such inputs with the key path before any resource
+(`stacks/config/checks.py`, `name_collisions`) refuses such inputs with the key path before any resource
 is registered, and synth refuses a duplicate URN (synth/engine.py) as the last line of defence.
 
 The children of the components follow the same formats (components/services.py, components/network.py):
@@ -131,7 +131,7 @@ MAX_FILENAME = 255
 def object_filename(obj: Mapping[str, Any]) -> str:
     """The file synth writes a Kubernetes object to, `<kind>[.<namespace>].<name>.yaml` (lower-case
     kind): one file per object and cluster, so two objects with one file name would hide each other
-    (stacks/strict.py refuses a distributed object that would)."""
+    (stacks/config/strict.py refuses a distributed object that would)."""
     meta = obj.get("metadata") or {}
     parts = [str(obj.get("kind", "object")).lower()]
     if meta.get("namespace"):

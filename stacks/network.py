@@ -26,7 +26,7 @@ from components.network import (
 )
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import MeshConfig
+from stacks.config.model import MeshConfig
 from stacks.istio import EastWestGateways
 
 

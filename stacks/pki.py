@@ -27,7 +27,7 @@ from components.pki import (
 )
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import MeshConfig
+from stacks.config.model import MeshConfig
 
 TLS_PROVIDER = "pki-tls"
 

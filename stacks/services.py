@@ -44,7 +44,7 @@ from components.services import (
 )
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import ClusterSpec, MeshConfig, ServiceSpec, is_ipv4
+from stacks.config.model import ClusterSpec, MeshConfig, ServiceSpec, is_ipv4
 from stacks.istio import ControlPlanes, EastWestGateways
 from stacks.network import Network
 
@@ -74,7 +74,7 @@ def imported_hosts(service: ServiceSpec) -> list[ImportedHost]:
 
 
 def routes_of(service: ServiceSpec) -> list[HttpRoute]:
-    """`routing` in Istio's shapes (the config model checked every value; config_checks the weights)."""
+    """`routing` in Istio's shapes (the config model checked every value; stacks/config/checks.py the weights)."""
     out: list[HttpRoute] = []
     for k, rule in enumerate(service.routing or []):
         retries: Optional[dict[str, Any]] = None

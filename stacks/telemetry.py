@@ -22,7 +22,7 @@ from components.constants import ACCESS_LOG_PROVIDER, TRACING_PROVIDER
 from components.telemetry import MeshTelemetry, MeshTelemetryArgs
 from stacks import names
 from stacks.clusters import Clusters
-from stacks.config_model import MeshConfig
+from stacks.config.model import MeshConfig
 from stacks.istio import ControlPlanes
 
 # the Istio metrics a central Prometheus federates (standard metrics and Envoy's own, istio_*)

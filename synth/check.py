@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from components.constants import GATEWAY_PORT, ISTIO_NAMESPACE
-from stacks.config import MeshConfig, ServiceSpec
+from stacks.config.model import MeshConfig, ServiceSpec
 from synth.engine import SynthResult, unwrap
 from synth.judge import result_config
 from synth.render import cluster_of, is_k8s_object, object_filename, registration_cluster

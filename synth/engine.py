@@ -296,10 +296,10 @@ STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt"
 def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
     """Pulumi config of a stack file as the engine hands it to the program: key -> string.
 
-    The file is read defensively (stacks/yamlsafe.py); a problem raises `ConfigError` with one line
+    The file is read defensively (stacks/config/yamlsafe.py); a problem raises `ConfigError` with one line
     `<file>:<line>: <problem>`."""
-    from stacks.config import ConfigError
-    from stacks.yamlsafe import YamlError, read_yaml
+    from stacks.config.problems import ConfigError
+    from stacks.config.yamlsafe import YamlError, read_yaml
 
     try:
         doc = read_yaml(path)
@@ -337,7 +337,7 @@ def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
             secret_keys.append(key)
         if isinstance(value, (dict, list)):
             # NaN/Infinity are written as JSON's NaN/Infinity extension so that the config model
-            # refuses them with their key path (stacks/config.py)
+            # refuses them with their key path (stacks/config/__init__.py)
             out[key] = json.dumps(value, allow_nan=True)
         elif isinstance(value, bool):
             out[key] = "true" if value else "false"
@@ -388,7 +388,7 @@ def _run_on_mocks(
     program: Callable[[], Any],
 ) -> SynthResult:
     """Run `program` as the stack `result.stack` on a fresh recording monitor; fills `result`."""
-    from stacks.config import ConfigError
+    from stacks.config.problems import ConfigError
 
     monitor = RecordingMonitor(mocks)
     with _RUN_LOCK:
@@ -420,7 +420,7 @@ def run_program(
     project_dir: Path = PROJECT_DIR,
 ) -> SynthResult:
     """Run `__main__.py` of `project_dir` for `stack` on the mock engine; never raises for config errors."""
-    from stacks.config import ConfigError
+    from stacks.config.problems import ConfigError
 
     path = Path(config_file) if config_file else project_dir / f"Pulumi.{stack}.yaml"
     result = SynthResult(stack=stack, config_file=path)

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from components.constants import service_fqdn
-from stacks.config import MeshConfig, ServiceSpec, parse_config
-from stacks.routing import probes
-from stacks.trafficpolicy import duration_nanos
+from stacks.config.load import parse_config
+from stacks.config.model import MeshConfig, ServiceSpec
+from stacks.config.routing import probes
+from stacks.config.trafficpolicy import duration_nanos
 from synth.engine import PROJECT, PROJECT_DIR, SynthResult, read_stack_file, unwrap
 
 
@@ -29,7 +30,7 @@ def result_config(result: SynthResult, project_dir: Path = PROJECT_DIR) -> MeshC
     for key, text in values.items():
         if key.startswith(f"{PROJECT}:"):
             if text is None or text.strip() in ("", "null"):
-                continue  # `meshbridge:ca: null` is the same as no `meshbridge:ca` (stacks/config_load.py)
+                continue  # `meshbridge:ca: null` is the same as no `meshbridge:ca` (stacks/config/load.py)
             try:
                 raw[key.split(":", 1)[1]] = json.loads(text)
             except json.JSONDecodeError:
@@ -88,7 +89,7 @@ def _subset(s: ServiceSpec, host_real: str, consumer: str, producer: str, target
 
 def _routes(s: ServiceSpec, consumer: str) -> list[dict[str, Any]]:
     """What pilot must compute for each rule of `routing` in the consumer's sidecar, per port: the
-    request that reaches the rule (stacks/routing.py), the route's name, the clusters and weights
+    request that reaches the rule (stacks/config/routing.py), the route's name, the clusters and weights
     (`""`: the host's own cluster), timeout, retries, fault and mirror."""
     if not s.routing:
         return []

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import yaml
 
-from stacks.exposure import privileged_class
+from stacks.config.exposure import privileged_class
 from stacks.names import object_filename
 from synth.cost import link_costs, summary_lines
 from synth.engine import SECRET, Registration, SynthResult, redact, unwrap
@@ -264,7 +264,7 @@ def authorization_summary(objs: dict[str, dict[str, dict[str, Any]]]) -> list[st
             meta = obj.get("metadata") or {}
             if obj.get("kind") != "AuthorizationPolicy" or not isinstance(meta, dict):
                 continue
-            # meshbridge's own policies, and the distributed ones (stacks/strict.py refuses a distributed
+            # meshbridge's own policies, and the distributed ones (stacks/config/strict.py refuses a distributed
             # ALLOW on an exported workload; a DENY elsewhere is listed so the summary is complete)
             origin = "" if str(meta.get("name", "")).startswith("meshbridge-") else " (distributed)"
             spec = obj.get("spec") or {}
@@ -278,7 +278,7 @@ def authorization_summary(objs: dict[str, dict[str, dict[str, Any]]]) -> list[st
 
 def privileged_summary(objs: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     """Every binding to cluster-admin, admission webhook and kube-system object of the tree (each
-    distributed one was acknowledged in its `distribute` entry, stacks/exposure.py)."""
+    distributed one was acknowledged in its `distribute` entry, stacks/config/exposure.py)."""
     lines = [
         f"    {cluster} {fname.removesuffix('.yaml')}: {found[1]} (acknowledge {found[0]})"
         for cluster in sorted(objs)

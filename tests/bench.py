@@ -86,7 +86,8 @@ def run_validation(services: int) -> dict[str, Any]:
     """Seconds to validate a generated config of `services` services, and to refuse it when one
     consumer in the middle names an unknown cluster (the error must not wait for the whole file)."""
     sys.path.insert(0, str(PROJECT))
-    from stacks.config import ConfigError, parse_config
+    from stacks.config.load import parse_config
+    from stacks.config.problems import ConfigError
 
     cfg = generated_config(VALIDATION_CLUSTERS, services)["config"]
     raw = {k.split(":", 1)[1]: v for k, v in cfg.items() if k.startswith("meshbridge:")}

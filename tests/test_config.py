@@ -11,7 +11,8 @@ import pulumi
 import pytest
 import yaml
 
-from stacks.config import ConfigError, parse_config
+from stacks.config.load import parse_config
+from stacks.config.problems import ConfigError
 from tests.conftest import PROJECT, Mutation, run_variant, stack_config
 from tests.conftest import all_of as _both
 from tests.conftest import delete_at as _delete

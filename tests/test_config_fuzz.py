@@ -29,7 +29,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 
-from stacks.config import LINE_LIMIT
+from stacks.config.problems import LINE_LIMIT
 from synth.engine import run_program
 from synth.render import k8s_objects
 from tests.conftest import require_shared, stack_config

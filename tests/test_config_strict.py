@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.config import LINE_LIMIT, MAX_TLS_HOURS, parse_config
-from stacks.strict import owned_objects
+from stacks.config.load import parse_config
+from stacks.config.model import MAX_TLS_HOURS
+from stacks.config.problems import LINE_LIMIT
+from stacks.config.strict import owned_objects
 from synth.engine import SynthResult, run_program
 from synth.render import k8s_objects
 from tests.conftest import PROJECT, Mutation, require_shared, run_variant, stack_config
@@ -439,16 +441,16 @@ def test_one_bad_reference_among_thousands_of_services_is_found(tmp_path: Path) 
 
 
 def test_committed_istio_schemas_are_the_pinned_crds() -> None:
-    from stacks.trafficpolicy import CRD_FILE, SCHEMA_FILE, build_schema, render_schema
+    from stacks.config.trafficpolicy import CRD_FILE, SCHEMA_FILE, build_schema, render_schema
 
     crd = require_shared(CRD_FILE)
     assert SCHEMA_FILE.read_text(encoding="utf-8") == render_schema(build_schema(crd)), (
-        "stacks/schemas is stale: run `make istio-schemas`"
+        "stacks/config/schemas is stale: run `make istio-schemas`"
     )
 
 
 def test_missing_schema_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stacks import trafficpolicy
+    from stacks.config import trafficpolicy
 
     monkeypatch.setattr(trafficpolicy, "SCHEMA_FILE", tmp_path / "missing.json")
     trafficpolicy._document.cache_clear()
@@ -526,7 +528,7 @@ def test_stack_file_values_resolve_like_the_pulumi_cli(tmp_path: Path) -> None:
 
 
 def test_loader_returns_plain_values() -> None:
-    from stacks.yamlsafe import load_yaml
+    from stacks.config.yamlsafe import load_yaml
 
     assert load_yaml(b"a: [1, 0x10, 0o10, 1.5, .inf, true, null, yes, '08', 1.30.3]\n") == {
         "a": [1, 16, 8, 1.5, float("inf"), True, None, "yes", "08", "1.30.3"]

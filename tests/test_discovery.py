@@ -20,7 +20,8 @@ from components.discovery import (
     RemoteSecretArgs,
     reader_rules,
 )
-from stacks.config import ConfigError, parse_config
+from stacks.config.load import parse_config
+from stacks.config.problems import ConfigError
 from synth.engine import SECRET, SynthResult, run_component, run_program, unwrap
 from synth.render import helm_releases, k8s_objects
 from tests.conftest import Mutation, of_type, stack_config

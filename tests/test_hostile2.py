@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from stacks.config import LINE_LIMIT
+from stacks.config.problems import LINE_LIMIT
 from synth.engine import Registration, SynthResult, run_program
 from synth.render import summary, write_tree
 from tests.conftest import PROJECT, Mutation, all_of, run_variant, set_at

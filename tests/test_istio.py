@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 import yaml
 
-from stacks.config import MeshConfig, parse_config
+from stacks.config.load import parse_config
+from stacks.config.model import MeshConfig
 from synth.engine import Registration, SynthResult, redact, unwrap
 from synth.render import HELM_CHART, is_k8s_object, k8s_object, write_tree
 from tests.conftest import PROJECT, cluster_objects, provider_cluster, require_shared, run_variant, stack_config

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.config import ConfigError, parse_config
-from stacks.routing import probes
+from stacks.config.load import parse_config
+from stacks.config.problems import ConfigError
+from stacks.config.routing import probes
 from synth.engine import SynthResult, run_program
 from synth.render import write_tree
 from tests.conftest import PROJECT, cluster_objects, run_judge, run_variant, stack_config

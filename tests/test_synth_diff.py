@@ -11,7 +11,7 @@ import pulumi
 import pytest
 
 from stacks import names
-from stacks.config_model import ServiceSpec
+from stacks.config.model import ServiceSpec
 from synth.diff import render, urn_section
 from synth.engine import SynthResult, run_program
 from synth.render import write_tree

@@ -18,7 +18,8 @@ import yaml
 
 from components.services import AllowedCaller, ServiceExportArgs, ServicePort, authorization_rules
 from policy.rules import Res, violations
-from stacks.config import ConfigError, parse_config
+from stacks.config.load import parse_config
+from stacks.config.problems import ConfigError
 from synth.check import check_paths, extract_objects
 from synth.engine import SynthResult, redact, run_program, unwrap
 from synth.render import k8s_object, summary, write_tree

@@ -31,7 +31,9 @@ from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stacks.config import TOP_LEVEL_KEYS, ConfigError, MeshConfig, parse_config
+from stacks.config.load import TOP_LEVEL_KEYS, parse_config
+from stacks.config.model import MeshConfig
+from stacks.config.problems import ConfigError
 from synth.engine import PROJECT, PROJECT_DIR, read_stack_file
 
 

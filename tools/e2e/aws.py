@@ -42,7 +42,7 @@ import yaml
 from kube import ApiServer, wait_until
 from run import E2eError, Env, expect
 
-from stacks.config import parse_config
+from stacks.config.load import parse_config
 from stacks.network import endpoint_principal_role
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -54,7 +54,7 @@ from kube import ApiServer, ControllerManager, Kube, KubeError, stop_process, wa
 from run import E2eError, Env, expect
 
 from components.discovery import kubeconfig as remote_kubeconfig
-from stacks.config_model import address_problem
+from stacks.config.model import address_problem
 
 CLUSTERS = ("cluster-a", "cluster-b")
 ISTIO_NS = "istio-system"

@@ -1,11 +1,11 @@
 """Checks of the whole validated configuration that keep meshbridge fail-closed.
 
-Called by `stacks.config_load.parse_config` after the model and the cross-checks passed; every check is
+Called by `stacks.config.load.parse_config` after the model and the cross-checks passed; every check is
 one pass over the configuration (dictionaries, no nested loops over services), so 10,000 services
 validate in about the time it takes to read them. Each problem is one line starting with its key path.
 
 - `services[].trafficPolicy`: the DestinationRule schema of the pinned Istio CRDs and istiod's own
-  checks (stacks/trafficpolicy.py), plus what meshbridge needs: port-level settings only for ports
+  checks (stacks/config/trafficpolicy.py), plus what meshbridge needs: port-level settings only for ports
   the service has (once each), no `tls` (meshbridge sets ISTIO_MUTUAL and the SNI) and no `tunnel`
   or `proxyProtocol` (the connection must reach the east-west gateway as mTLS, which routes it on SNI);
 - names: per-pod Service names `<name>-<i>` are DNS-1035 labels of at most 63 characters; an alias is
@@ -39,16 +39,7 @@ from components.distribution import object_key
 from components.istio import CROSS_NETWORK_GATEWAY
 from components.pki import CACERTS_NAME
 from components.services import baseline_policy_name, export_policy_name
-from stacks.config_model import (
-    DNS_1035_RE,
-    DNS_LABEL_RE,
-    DNS_NAME_RE,
-    LOCAL_TWIN_SUFFIX,
-    MeshConfig,
-    ServiceSpec,
-    label_problem,
-)
-from stacks.exposure import (
+from stacks.config.exposure import (
     EXPORTS,
     ROUTED,
     exposure_problem,
@@ -58,8 +49,17 @@ from stacks.exposure import (
     privileged_class,
     sidecar_hides_problem,
 )
+from stacks.config.model import (
+    DNS_1035_RE,
+    DNS_LABEL_RE,
+    DNS_NAME_RE,
+    LOCAL_TWIN_SUFFIX,
+    MeshConfig,
+    ServiceSpec,
+    label_problem,
+)
+from stacks.config.problems import key_path, show
 from stacks.names import object_filename
-from stacks.problems import key_path, show
 
 Identity = tuple[str, str, str, str]  # (API group, kind, namespace or "", name)
 
@@ -123,7 +123,7 @@ def strict_checks(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
 
 
 def _service(at: str, s: ServiceSpec, cache: dict[str, list[tuple[tuple[Any, ...], str]]]) -> list[str]:
-    from stacks.trafficpolicy import SchemaUnavailableError, problems
+    from stacks.config.trafficpolicy import SchemaUnavailableError, problems
 
     p: list[str] = []
     if s.per_pod is not None:
@@ -407,7 +407,7 @@ def _distribution(cfg: MeshConfig, manifests: list[list[dict[str, Any]]]) -> lis
         for j, obj in enumerate(manifests[i] if i < len(manifests) else []):
             at = f"meshbridge:distribute[{i}].{where}[{j}]"
             if not isinstance(obj, dict):
-                continue  # reported by stacks.config_checks.check_manifest
+                continue  # reported by stacks.config.checks.check_manifest
             found = _manifest_problems(at, obj)
             if found:
                 p.extend(found)
@@ -518,7 +518,7 @@ def _gateway_without_gateway(
     at: str, obj: dict[str, Any], clusters: Sequence[str], ingress: Collection[str]
 ) -> list[str]:
     """A distributed Istio Gateway binds to the gateway pods its selector matches. meshbridge installs
-    the east-west gateway, which no distributed object may select (stacks/exposure.py), and, on the
+    the east-west gateway, which no distributed object may select (stacks/config/exposure.py), and, on the
     clusters with `ingressGateway`, the ingress gateway (pods labelled istio=ingressgateway). Any
     other selector, or the ingress selector on a cluster without one, matches nothing: the Gateway
     would configure no proxy (Istio's judge refuses it: "exists but no gateway chart is installed")."""
@@ -551,7 +551,7 @@ def _gateway_without_gateway(
 def _exposure(
     at: str, obj: dict[str, Any], cfg: MeshConfig, acknowledged: Sequence[str], apps: dict[str, str]
 ) -> list[str]:
-    """Exposure, meshbridge's gateways, namespaces and privileged objects (stacks/exposure.py)."""
+    """Exposure, meshbridge's gateways, namespaces and privileged objects (stacks/config/exposure.py)."""
     p: list[str] = []
     kind, meta = obj["kind"], obj["metadata"]
     found = exposure_problem(obj, aws=cfg.mesh.connectivity != "local")
@@ -584,8 +584,8 @@ def _exposure(
 
 
 def _istio_problems(at: str, obj: dict[str, Any]) -> list[str]:
-    """An object of an Istio kind against the schema of the pinned Istio CRDs (stacks/trafficpolicy.py)."""
-    from stacks.trafficpolicy import SchemaUnavailableError, kind_schema, validate
+    """An object of an Istio kind against the schema of the pinned Istio CRDs (stacks/config/trafficpolicy.py)."""
+    from stacks.config.trafficpolicy import SchemaUnavailableError, kind_schema, validate
 
     group, _, version = obj["apiVersion"].rpartition("/")
     if not ISTIO_CONFIG_GROUP_RE.match(group):

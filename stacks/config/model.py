@@ -3,7 +3,7 @@
 One pydantic class per section (`meshbridge:mesh`, `ca`, `clusters`, `services`, `distribute`) and
 `MeshConfig` for the whole; every key is documented in docs/configuration.md. The model checks each
 value on its own (formats, ranges, unknown keys); what needs several values at once is in
-`stacks/config_checks.py`, and reading the stack in `stacks/config_load.py`.
+`stacks/config/checks.py`, and reading the stack in `stacks/config/load.py`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 
 from components.constants import CHECK_IMAGE, CLUSTER_DOMAIN, ISTIO_NAMESPACE, TRACING_PORTS, service_fqdn
-from stacks.problems import show
-from stacks.trafficpolicy import MAX_NANOS, duration_nanos
+from stacks.config.problems import show
+from stacks.config.trafficpolicy import MAX_NANOS, duration_nanos
 
 
 def _full(pattern: str) -> re.Pattern[str]:
@@ -633,7 +633,7 @@ class ClusterSpec(Model):
 
     def istio_revisions(self, mesh: IstioSettings) -> Optional[ClusterRevisions]:
         """Canary mode (mesh.istio.revisions): this cluster's installed revisions, default tag and
-        gateway revision; None in the single control plane mode. Assumes config_checks passed."""
+        gateway revision; None in the single control plane mode. Assumes stacks/config/checks.py passed."""
         if not mesh.revisions:
             return None
         names = self.istio.revisions or [r.name for r in mesh.revisions]
@@ -1025,7 +1025,7 @@ class DistributeSpec(Model):
     cluster_selector: Labels = Field(min_length=1)
     manifests: Optional[list[dict[str, Any]]] = None
     file: Optional[Annotated[str, AfterValidator(_text(4096))]] = None
-    # privileged objects the entry may hold (stacks/exposure.py): bindings to cluster-admin,
+    # privileged objects the entry may hold (stacks/config/exposure.py): bindings to cluster-admin,
     # admission webhooks, objects in kube-system
     acknowledge: list[Literal["clusterAdmin", "webhooks", "kubeSystem"]] = Field(default_factory=list)
 

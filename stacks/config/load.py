@@ -1,9 +1,9 @@
 """Loading the stack configuration: read the `meshbridge:*` keys, validate them, return a `MeshConfig`.
 
 `load_stack_config` (the program) and `parse_config` (tests, synth) validate everything before a
-single resource is registered: the model (stacks/config_model.py), the files of `distribute`
-entries, the cross-checks per section (stacks/config_checks.py) and the fail-closed checks
-(stacks/strict.py). A mistake raises `ConfigError`, one line per problem, each line starting with
+single resource is registered: the model (stacks/config/model.py), the files of `distribute`
+entries, the cross-checks per section (stacks/config/checks.py) and the fail-closed checks
+(stacks/config/strict.py). A mistake raises `ConfigError`, one line per problem, each line starting with
 the key path (`meshbridge:clusters[1].vpc.cidr: ...`). `ConfigError` is a `pulumi.RunError`, so
 `pulumi up` prints the lines without a traceback and synth exits 2.
 """
@@ -17,8 +17,8 @@ from typing import Any
 import pulumi
 from pydantic import TypeAdapter, ValidationError
 
-from stacks.config_checks import check_manifest, cross_checks
-from stacks.config_model import (
+from stacks.config.checks import check_manifest, cross_checks
+from stacks.config.model import (
     CaSettings,
     ClusterSpec,
     DeployerSettings,
@@ -29,9 +29,9 @@ from stacks.config_model import (
     ServiceSpec,
     VerifySettings,
 )
-from stacks.problems import NAMESPACE, ConfigError, key_path, show
-from stacks.strict import strict_checks, url_credential_problems
-from stacks.yamlsafe import YamlError, read_yaml
+from stacks.config.problems import NAMESPACE, ConfigError, key_path, show
+from stacks.config.strict import strict_checks, url_credential_problems
+from stacks.config.yamlsafe import YamlError, read_yaml
 
 TOP_LEVEL_KEYS = ("mesh", "ca", "clusters", "services", "distribute", "verify", "observability", "aws")
 

@@ -1,10 +1,10 @@
 """Checks of the validated configuration that need several values at once, one function per section.
 
 `cross_checks` runs them in order (ca, clusters, services, distribute); each problem is one line
-starting with its key path (stacks/problems.py). Every check is one pass over the configuration
+starting with its key path (stacks/config/problems.py). Every check is one pass over the configuration
 (dictionaries, no nested loops over services: 10,000 services, docs/performance.md). The checks that
 keep meshbridge fail-closed on what it would apply (trafficPolicy schemas, ownership of objects) are
-in stacks/strict.py.
+in stacks/config/strict.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pydantic.alias_generators import to_camel
 from components.constants import ISTIO_NAMESPACE, arn_partition, partition, service_fqdn
 from policy.rules import root_sidecar_problems
 from stacks import names
-from stacks.config_model import (
+from stacks.config.model import (
     DNS_LABEL_RE,
     DNS_NAME_RE,
     HTTP_PROTOCOLS,
@@ -30,8 +30,8 @@ from stacks.config_model import (
     MeshConfig,
     ServiceSpec,
 )
-from stacks.problems import key_path, show
-from stacks.routing import probes, shadowed_by
+from stacks.config.problems import key_path, show
+from stacks.config.routing import probes, shadowed_by
 
 
 def _dupes(values: list[str]) -> set[str]:

@@ -4,7 +4,7 @@ A rule is reached by the requests its `match` accepts that no earlier rule accep
 first route that matches). `probes` builds, for every rule, one request that its first match entry
 accepts (the default rule: one that no earlier rule's uri takes), and `shadowed_by` names the earlier
 rule that takes it first. The configuration refuses a rule whose probe an earlier rule takes
-(stacks/config_checks.py); the Istio judge sends each probe to the consumer's sidecar as pilot
+(stacks/config/checks.py); the Istio judge sends each probe to the consumer's sidecar as pilot
 configures it and checks that it reaches that rule's route (verify/, judge.json `routes`).
 
 A probe's values are chosen so that only a match that covers the whole entry takes it: a prefix
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from stacks.config_model import RouteMatchSpec, RouteRuleSpec, StringMatchSpec
+from stacks.config.model import RouteMatchSpec, RouteRuleSpec, StringMatchSpec
 
 # appended to a prefix, so that only a match that covers the whole prefix takes the probe
 SUFFIX = "mbverify"

@@ -11,13 +11,13 @@ the pinned Istio CRD schemas; a trafficPolicy, in two layers, both before any re
    percentages 0-100, durations of whole milliseconds, a connection pool with `tcp` or `http`,
    consistent-hash and locality settings, warmup, a port-level entry with a port and a setting.
 
-The schema is not read from ../shared at run time: `stacks/schemas/destinationrule-v1-trafficpolicy.json`
+The schema is not read from ../shared at run time: `stacks/config/schemas/destinationrule-v1-trafficpolicy.json`
 is extracted from the pinned `istio/1.30.3/crd-all.gen.yaml` by
-`python -m stacks.trafficpolicy --write` (`make istio-schemas`) and committed, so `pulumi up`
+`python -m stacks.config.trafficpolicy --write` (`make istio-schemas`) and committed, so `pulumi up`
 needs nothing beside the repository; tests/test_config_strict.py regenerates it from the pinned CRD
 and fails when the two differ. A missing or damaged schema file is a clear error, never a skip.
 
-`problems(policy)` returns (key path inside trafficPolicy, message) pairs; stacks/strict.py adds
+`problems(policy)` returns (key path inside trafficPolicy, message) pairs; stacks/config/strict.py adds
 meshbridge's own rules (ports of the service, `tls`/`tunnel`/`proxyProtocol` refused).
 """
 
@@ -35,7 +35,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Optional
 
-from stacks.problems import show
+from stacks.config.problems import show
 
 ISTIO_VERSION = "1.30.3"
 CRD_FILE = f"istio/{ISTIO_VERSION}/crd-all.gen.yaml"
@@ -158,7 +158,7 @@ def build_schema(crd_path: Path) -> dict[str, Any]:
     return {
         "source": CRD_FILE,
         "sha256": hashlib.sha256(data).hexdigest(),
-        "generator": "python -m stacks.trafficpolicy --write (make istio-schemas)",
+        "generator": "python -m stacks.config.trafficpolicy --write (make istio-schemas)",
         "kinds": dict(sorted(kinds.items())),
         "schemas": dict(sorted(schemas.items())),
     }
@@ -521,7 +521,7 @@ def problems(policy: Any) -> list[tuple[Loc, str]]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stacks.trafficpolicy", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stacks.config.trafficpolicy", description=__doc__)
     parser.add_argument("--write", action="store_true", help=f"(re)write {SCHEMA_FILE.name} from the pinned CRDs")
     parser.add_argument("--crd", type=Path, help=f"CRD file (default: $MESHBRIDGE_SHARED or ../shared, {CRD_FILE})")
     args = parser.parse_args(argv)

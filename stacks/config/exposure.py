@@ -1,7 +1,7 @@
 """What a distributed object may not be or touch (docs/configuration.md, "Exposure" and "Ownership").
 
 Pure functions of one Kubernetes object (a mapping as given in `meshbridge:distribute`), used by the
-fail-closed checks (stacks/strict.py) and, for internet-facing Services, by the policy pack
+fail-closed checks (stacks/config/strict.py) and, for internet-facing Services, by the policy pack
 (policy/rules.py keeps its own copy of the annotation test: the pack imports nothing of the project).
 
 - exposure: a Service of type LoadBalancer must say that its load balancer is internal (the AWS
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from components.constants import EASTWEST_RELEASE, ISTIO_NAMESPACE, NETWORK_LABEL
-from stacks.problems import show
+from stacks.config.problems import show
 
 LB_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 LB_INTERNAL = "service.beta.kubernetes.io/aws-load-balancer-internal"
