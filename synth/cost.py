@@ -140,12 +140,18 @@ def link_costs(resources: list[dict[str, Any]], table: Optional[dict[str, Any]] 
     return cost
 
 
-def _money(value: Optional[float]) -> str:
+def money(value: Optional[float]) -> str:
     return "no price" if value is None else f"${value:,.2f}"
 
 
-def _rate(value: Optional[float]) -> str:
+def rate(value: Optional[float]) -> str:
     return "no price" if value is None else f"${value:g}"
+
+
+def usage(pair: dict[str, Any]) -> str:
+    """A pair's per-GB rates: data processed by its endpoint, and between regions when it crosses one."""
+    cross = f" + {rate(pair['interRegionGb'])}/GB between regions" if pair["interRegionGb"] != 0 else ""
+    return f"{rate(pair['endpointGb'])}/GB processed{cross}"
 
 
 def summary_lines(cost: Cost) -> list[str]:
@@ -156,22 +162,19 @@ def summary_lines(cost: Cost) -> list[str]:
     left_out = f", not counting {unknown} link(s) priced below without a total" if unknown else ""
     lines = [
         f"  private links, monthly fixed cost (USD, {cost.hours:g} h, prices of synth/pricing-aws.yaml read "
-        f"{cost.read}): {_money(cost.total)}{left_out}"
+        f"{cost.read}): {money(cost.total)}{left_out}"
     ]
     for name, p in sorted(cost.producers.items()):
         lines.append(
-            f"    {name}: east-west NLB in {p['region']}: {_money(p['monthly'])} + {_rate(p['nlcuHour'])} per NLCU-hour"
+            f"    {name}: east-west NLB in {p['region']}: {money(p['monthly'])} + {rate(p['nlcuHour'])} per NLCU-hour"
         )
     for key, p in sorted(cost.pairs.items()):
-        cross = f" + {_rate(p['interRegionGb'])}/GB between regions" if p["interRegionGb"] != 0 else ""
         fixed = (
-            f"{p['azs']} AZ: {_money(p['monthly'])}"
+            f"{p['azs']} AZ: {money(p['monthly'])}"
             if p["azs"] is not None
-            else f"{_money(p['perAzMonthly'])} per AZ (its subnets come from another stack: not in the total)"
+            else f"{money(p['perAzMonthly'])} per AZ (its subnets come from another stack: not in the total)"
         )
-        lines.append(
-            f"    {key}: interface endpoint in {p['region']}, {fixed} + {_rate(p['endpointGb'])}/GB processed{cross}"
-        )
+        lines.append(f"    {key}: interface endpoint in {p['region']}, {fixed} + {usage(p)}")
     if cost.missing:
         lines.append(f"    no price in synth/pricing-aws.yaml for {', '.join(cost.missing)}: not in the total")
     return lines

@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional
 
-from synth.cost import Cost, link_costs
+from synth.cost import Cost, link_costs, money, usage
 
 MARKER = "<!-- meshbridge-synth-diff -->"
 MAX_CHARS = 60000  # GitHub comments hold 65536 characters
@@ -139,23 +139,19 @@ def cost_section(base: Path, head: Path) -> str:
         if a == b:
             return
         change = Decimal(str(vb or 0)) - Decimal(str(va or 0))
-        rows.append(f"| {what} | {_cell(a)} | {_cell(b)} | {'+' if change >= 0 else '-'}${abs(change):,.2f} |")
+        rows.append(f"| {what} | {_cell(a)} | {_cell(b)} | {'+' if change >= 0 else '-'}{money(float(abs(change)))} |")
 
     for name in sorted(set(old.producers) | set(new.producers)):
         row(f"east-west NLB of {name}", old.producers.get(name), new.producers.get(name))
     for key in sorted(set(old.pairs) | set(new.pairs)):
         row(f"interface endpoint {key}", old.pairs.get(key), new.pairs.get(key))
     sign = "+" if delta >= 0 else "-"
-    text = f"{title}\n\nbase ${old.total:,.2f}, head ${new.total:,.2f}: **{sign}${abs(delta):,.2f} per month**\n"
+    text = (
+        f"{title}\n\nbase {money(old.total)}, head {money(new.total)}: **{sign}{money(float(abs(delta)))} per month**\n"
+    )
     if rows:
         text += "\n| link | base | head | change |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
-        rates = [
-            f"{key}: ${p['endpointGb']:g}/GB processed"
-            + (f" + ${p['interRegionGb']:g}/GB between regions" if p["interRegionGb"] else "")
-            + (" + no price/GB between regions" if p["interRegionGb"] is None else "")
-            for key, p in sorted(new.pairs.items())
-            if key not in old.pairs and p["endpointGb"] is not None
-        ]
+        rates = [f"{key}: {usage(p)}" for key, p in sorted(new.pairs.items()) if key not in old.pairs]
         if rates:
             text += "\nUsage of the new links, per GB: " + "; ".join(rates) + ".\n"
     if new.missing:
@@ -169,11 +165,11 @@ def _cell(entry: Optional[dict[str, Any]]) -> str:
     if "azs" not in entry:
         where = f" ({entry['region']})"
     elif entry["azs"] is None:
-        where = f" (AZs from another stack, ${entry['perAzMonthly'] or 0:,.2f} per AZ, {entry['region']})"
+        where = f" (AZs from another stack, {money(entry['perAzMonthly'])} per AZ, {entry['region']})"
     else:
         where = f" ({entry['azs']} AZ, {entry['region']})"
-    money = "not known" if entry["monthly"] is None else f"${entry['monthly']:,.2f}"
-    return money + where
+    fixed = "not known" if entry["monthly"] is None else money(entry["monthly"])
+    return fixed + where
 
 
 def _section(title: str, base: dict[str, str], head: dict[str, str]) -> str:
