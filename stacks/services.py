@@ -194,7 +194,7 @@ def wire_exports(cfg: MeshConfig, clusters: Clusters, control_planes: ControlPla
         local_callers = s.local_callers_or_default
         consumers = {c.cluster for c in s.consumers}
         failover = len(s.exported_from) > 1
-        service_host_exported = any(real == s.fqdn() for _, real in s.imported_hosts())
+        service_host_exported = s.service_host_imported
         for producer in s.exported_from:
             cluster = clusters[producer]
             # a remote of primary-remote: its policies in the primary, where its istiod reads them

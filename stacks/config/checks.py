@@ -95,13 +95,13 @@ def _routing_problems(at: str, s: ServiceSpec) -> list[str]:
             f"{rat}: needs importMode explicit: the routes select the producers' endpoints of the import's "
             "ServiceEntry (with discovery there is none)"
         )
-    if not any(real == s.fqdn() for _, real in s.imported_hosts()):
+    if not s.service_host_imported:
         p.append(f"{rat}: the service host is not imported (a per-pod service without an alias): nothing to route")
-    names = _first([r.name for r in s.routing])
+    name_first = _first([r.name for r in s.routing])
     probe = probes(s.routing)
     for k, rule in enumerate(s.routing):
         kat = f"{rat}[{k}]"
-        if rule.name is not None and names[rule.name] != k:
+        if rule.name is not None and name_first[rule.name] != k:
             p.append(f"{kat}.name: {rule.name!r} names another rule too")
         last = k == len(s.routing) - 1
         if rule.match is None and not last:

@@ -1013,6 +1013,12 @@ class ServiceSpec(Model):
         service = [] if self.per_pod is not None and not self.alias else [(self.host, self.fqdn())]
         return service + self.pod_hosts()
 
+    @property
+    def service_host_imported(self) -> bool:
+        """Whether the consumers import the service host itself (a per-pod service without an alias
+        imports only its per-pod hosts)."""
+        return any(real == self.fqdn() for _, real in self.imported_hosts())
+
     def consumer_hosts(self) -> list[str]:
         return [alias for alias, _ in self.imported_hosts()]
 
