@@ -589,8 +589,9 @@ class ServiceImport(pulumi.ComponentResource):
                 opts=child_opts(self, args.provider, depends_on=after),
             )
             spec: dict[str, Any] = {"host": imported.host, "trafficPolicy": traffic_policy(args, imported)}
-            if subsets(args, imported):
-                spec["subsets"] = subsets(args, imported)
+            host_subsets = subsets(args, imported)
+            if host_subsets:
+                spec["subsets"] = host_subsets
             self.destination_rules[imported.host] = k8s.apiextensions.CustomResource(
                 f"{args.cluster}-dr-{imported.host}",
                 api_version=ISTIO_NETWORKING,
