@@ -50,6 +50,9 @@ class HelmChartArgs:
     # `helm template -s` gives it), or all but these
     only: tuple[str, ...] = ()
     omit: tuple[str, ...] = ()
+    # the Kubernetes version the chart is rendered for (the provider's `kube_version`); None: the
+    # cluster's, or Helm's library default (1.20) when the cluster cannot be reached
+    kube_version: Optional[str] = None
 
 
 def kind_name(obj: Mapping[str, Any]) -> str:
@@ -79,6 +82,8 @@ def template_options(args: HelmChartArgs, values: Mapping[str, Any]) -> dict[str
         "version": args.version,
         "values": dict(values),
     }
+    if args.kube_version:
+        opts["kube_version"] = args.kube_version
     local = not args.repository and not args.chart.startswith("oci://")
     if local:
         opts["path"] = args.chart
@@ -131,6 +136,7 @@ class HelmChart(pulumi.ComponentResource):
             "repositoryOpts": {"repo": args.repository} if args.repository else None,
             **({"only": list(args.only)} if args.only else {}),
             **({"omit": list(args.omit)} if args.omit else {}),
+            **({"kubeVersion": args.kube_version} if args.kube_version else {}),
         }
         alias = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=V4_CHART_TYPE)])
         super().__init__(CHART_TYPE, name, props, pulumi.ResourceOptions.merge(opts, alias))

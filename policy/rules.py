@@ -195,6 +195,8 @@ def root_sidecar_keeps_all_namespaces(r: Res) -> list[str]:
 
 
 def ca_key_strength(r: Res) -> list[str]:
+    if r.kind == "Certificate" and str(r.props.get("apiVersion", "")).startswith("cert-manager.io/"):
+        return issued_ca_key_strength(r)
     if r.type != PRIVATE_KEY:
         return []
     algorithm = r.props.get("algorithm")
@@ -204,6 +206,22 @@ def ca_key_strength(r: Res) -> list[str]:
         return [f"key {r.name} uses curve {r.props.get('ecdsaCurve', 'P224')}; at least P256"]
     if algorithm not in ("RSA", "ECDSA"):
         return [f"key {r.name} uses {algorithm}; the mesh CA uses RSA >= 2048 or ECDSA >= P256"]
+    return []
+
+
+def issued_ca_key_strength(r: Res) -> list[str]:
+    """A cert-manager CA Certificate (ca.backend cert-manager): the key cert-manager makes for it."""
+    spec = r.props.get("spec") or {}
+    if spec.get("isCA") is not True:
+        return []
+    key = spec.get("privateKey") or {}
+    algorithm, size = key.get("algorithm", "RSA"), key.get("size")
+    if algorithm == "RSA" and int(size or 2048) < MIN_RSA_BITS:
+        return [f"Certificate {r.name} asks for {size} RSA bits; at least {MIN_RSA_BITS}"]
+    if algorithm == "ECDSA" and int(size or 256) < 256:
+        return [f"Certificate {r.name} asks for an ECDSA key of {size} bits; at least 256 (P256)"]
+    if algorithm not in ("RSA", "ECDSA"):
+        return [f"Certificate {r.name} asks for a {algorithm} key; the mesh CA uses RSA >= 2048 or ECDSA >= P256"]
     return []
 
 

@@ -32,8 +32,13 @@ def intermediate_ca(cluster: str) -> str:
 
 
 def cacerts(cluster: str) -> str:
-    """`CaCerts` (and its Secret) of one cluster."""
+    """`CaCerts` (and its Secret) of one cluster; with cert-manager its `ClusterCa` and Certificate."""
     return f"{cluster}-cacerts"
+
+
+def cert_manager(cluster: str) -> str:
+    """`CertManager` (cert-manager's chart) of one cluster."""
+    return f"{cluster}-cert-manager"
 
 
 def control_plane(cluster: str) -> str:

@@ -1,20 +1,25 @@
 """Wiring of the CA hierarchy: root(s), one intermediate and one cacerts Secret per cluster.
 
-`meshbridge:ca.roots` lists the roots (default one, `root`); every listed root is in the
-`root-cert.pem` bundle of every cluster, and `activeRoot` signs the intermediates. The three-step
-rotation (add new root, switch activeRoot, drop the old root) is in docs/runbook.md; the shape of
-the certificates in docs/architecture.md, "Certificate authority".
+`meshbridge:ca.backend` chooses who holds the keys (docs/pki.md):
+- `pulumi-tls` (default): `meshbridge:ca.roots` lists the roots (default one, `root`); every listed
+  root is in the `root-cert.pem` bundle of every cluster, and `activeRoot` signs the intermediates.
+  The three-step rotation (add new root, switch activeRoot, drop the old root) is in docs/runbook.md.
+- `cert-manager`: cert-manager (its chart, unless `certManager.install.enabled` is false) issues
+  each cluster's intermediate into `cacerts` from the user's issuer; the root is the one
+  `certManager.rootCertificatePem` gives, and no CA key is in Pulumi state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pulumi_tls as tls
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
+from components.certmanager import CertManager, CertManagerArgs, ClusterCa, ClusterCaArgs, IssuerRef
 from components.pki import (
     CaCerts,
     CaCertsArgs,
@@ -36,13 +41,17 @@ TLS_PROVIDER = "pki-tls"
 class Pki:
     """What the other parts use: `cacerts[cluster]` (istiod depends on it) and `multi_root`."""
 
-    provider: tls.Provider
-    active_root: str
+    backend: str
+    provider: Optional[tls.Provider] = None  # pulumi-tls
+    active_root: str = ""
     roots: dict[str, RootCa] = field(default_factory=dict)
     intermediates: dict[str, IntermediateCa] = field(default_factory=dict)
     cacerts_components: dict[str, CaCerts] = field(default_factory=dict)
-    # cluster -> its `cacerts` Secret in istio-system
-    cacerts: dict[str, k8s.core.v1.Secret] = field(default_factory=dict)
+    # cert-manager: per cluster its chart (when installed) and its Certificate writing `cacerts`
+    cert_managers: dict[str, CertManager] = field(default_factory=dict)
+    cluster_cas: dict[str, ClusterCa] = field(default_factory=dict)
+    # cluster -> what istiod waits for: the `cacerts` Secret, or the Certificate that writes it
+    cacerts: dict[str, pulumi.Resource] = field(default_factory=dict)
     # every listed root, in config order: root-cert.pem of every cluster (public)
     root_bundle_pem: pulumi.Output[str] = field(default_factory=lambda: pulumi.Output.from_input(""))
 
@@ -52,19 +61,88 @@ class Pki:
         return len(self.roots) > 1
 
     def cluster_outputs(self, name: str) -> dict[str, Any]:
+        if name not in self.intermediates:  # cert-manager renews it in the cluster: not in Pulumi's view
+            return {}
         intermediate = self.intermediates[name]
         return {"intermediateCertificatePem": intermediate.cert_pem, "intermediateExpires": intermediate.expires}
 
     def stack_outputs(self) -> dict[str, Any]:
-        return {"rootCertificatePem": self.root_bundle_pem}
+        return {"rootCertificatePem": self.root_bundle_pem, "caBackend": self.backend}
 
 
 def wire_pki(cfg: MeshConfig, clusters: Clusters) -> Pki:
+    """The CA of the backend the configuration names."""
+    if cfg.ca.backend == "cert-manager":
+        return wire_cert_manager(cfg, clusters)
+    return wire_pulumi_tls(cfg, clusters)
+
+
+def ca_key(cfg: MeshConfig) -> KeySpec:
+    ca = cfg.ca
+    return KeySpec(algorithm=ca.key_algorithm, rsa_bits=ca.rsa_bits, ecdsa_curve=ca.ecdsa_curve)
+
+
+def root_fingerprint(pem: str) -> str:
+    """SHA-256 of the DER of the first certificate in `pem`, hex (what `openssl x509 -fingerprint
+    -sha256` shows, without colons)."""
+    cert = x509.load_pem_x509_certificates(pem.encode())[0]
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def wire_cert_manager(cfg: MeshConfig, clusters: Clusters) -> Pki:
+    """Per cluster: cert-manager's chart (unless installed already), then the Certificate (and the
+    CA Issuer, with `caSecretName`) that writes `cacerts`. The root bundle is the configured one."""
+    cm = cfg.ca.cert_manager
+    assert cm is not None  # stacks.config.checks refuses cert-manager without it
+    pki = Pki(backend="cert-manager")
+    pki.root_bundle_pem = pulumi.Output.from_input(cm.root_certificate_pem.rstrip("\n") + "\n")
+    issuer = cm.issuer
+    ref = IssuerRef(name=issuer.name, kind=issuer.kind, group=issuer.group) if issuer.name and issuer.kind else None
+    fingerprint = root_fingerprint(cm.root_certificate_pem)
+    for spec in cfg.clusters:
+        cluster = clusters[spec.name]
+        after: tuple[Any, ...] = ()
+        if cm.install.enabled:
+            installed = CertManager(
+                names.cert_manager(spec.name),
+                CertManagerArgs(
+                    version=cm.install.version,
+                    repository=cm.install.repository,
+                    namespace=cm.install.namespace,
+                    provider=cluster.k8s_provider,
+                ),
+                opts=pulumi.ResourceOptions(parent=cluster),
+            )
+            pki.cert_managers[spec.name] = installed
+            after = (installed.ready,)
+        ca = ClusterCa(
+            names.cacerts(spec.name),
+            ClusterCaArgs(
+                cluster=spec.name,
+                key=ca_key(cfg),
+                organization=cfg.ca.organization,
+                validity_hours=cfg.ca.intermediate_validity_hours,
+                renew_before_hours=cfg.ca.early_renewal_hours,
+                provider=cluster.k8s_provider,
+                namespace=cluster.istio_namespace,
+                issuer=ref,
+                ca_secret_name=issuer.ca_secret_name,
+                root_fingerprint=fingerprint,
+                depends_on=after,
+            ),
+            opts=pulumi.ResourceOptions(parent=cluster),
+        )
+        pki.cluster_cas[spec.name] = ca
+        pki.cacerts[spec.name] = ca.certificate
+    return pki
+
+
+def wire_pulumi_tls(cfg: MeshConfig, clusters: Clusters) -> Pki:
     """The roots (one tls.Provider for all), then per cluster its intermediate and `cacerts` Secret."""
     ca = cfg.ca
-    key = KeySpec(algorithm=ca.key_algorithm, rsa_bits=ca.rsa_bits, ecdsa_curve=ca.ecdsa_curve)
+    key = ca_key(cfg)
     provider = tls.Provider(TLS_PROVIDER)
-    pki = Pki(provider=provider, active_root=ca.active)
+    pki = Pki(backend="pulumi-tls", provider=provider, active_root=ca.active)
 
     for root in ca.roots:
         pki.roots[root.name] = RootCa(

@@ -14,7 +14,8 @@ SYNTHESIZED objects along the path a request takes:
 4. the producer's `Gateway` with an AUTO_PASSTHROUGH server on 15443 whose hosts contain the real host;
 5. the producer Service and port: the declared service (config) or the synthesized per-pod Service;
 6. the producer's `AuthorizationPolicy` set admits every principal of the consumer on that port;
-7. both clusters' `cacerts` Secrets carry the same `root-cert.pem`.
+7. both clusters' `cacerts` Secrets carry the same `root-cert.pem` (ca.backend cert-manager: both
+   clusters' Certificates writing `cacerts` are CAs, name an issuer, and name the same root).
 
 Each path gives one line: `OK` or the first broken link, naming the object that breaks it.
 `check_paths` reads a `SynthResult`; tests pass an edited copy of the objects (`objects=`) to prove
@@ -32,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
+from components.certmanager import ROOT_FINGERPRINT_ANNOTATION
 from components.constants import GATEWAY_PORT, ISTIO_NAMESPACE
 from stacks.config.model import MeshConfig, ServiceSpec
 from synth.engine import SynthResult, unwrap
@@ -41,6 +43,8 @@ from synth.render import cluster_of, is_k8s_object, object_filename, registratio
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 CACERTS = ("istio-system", "cacerts")
+# the root fingerprint of a cert-manager Certificate
+ROOT_ANNOTATION = ROOT_FINGERPRINT_ANNOTATION
 ROOT_NAMESPACE = "istio-system"  # Istio's root namespace: its policies apply mesh-wide
 SNI_RE = re.compile(r"^outbound_\.(\d+)_\.([^.]*)_\.(.+)$")
 HTTP_PROTOCOLS = ("HTTP", "HTTP2", "GRPC")
@@ -454,13 +458,25 @@ class Checker:
                 raise BrokenLinkError(*verdict)
 
     def root(self, cluster: str) -> str:
+        """The root `cacerts` trusts in `cluster`: the `root-cert.pem` of the Secret, or (ca.backend
+        cert-manager) the root fingerprint of the Certificate that writes the Secret."""
         secret = next(
             (o for o in _of_kind(self.objs(cluster), "Secret") if _meta(o) == CACERTS),
             None,
         )
         link = f"Secret {CACERTS[0]}/{CACERTS[1]} in {cluster}"
         if secret is None:
-            raise BrokenLinkError(link, "missing")
+            certificate = next(
+                (
+                    o
+                    for o in _of_kind(self.objs(cluster), "Certificate", "cert-manager.io")
+                    if _meta(o)[0] == CACERTS[0] and _spec(o).get("secretName") == CACERTS[1]
+                ),
+                None,
+            )
+            if certificate is None:
+                raise BrokenLinkError(link, "missing (no cert-manager Certificate writes it either)")
+            return self.issued_root(cluster, certificate)
         value = (secret.get("stringData") or {}).get("root-cert.pem")
         if value is None and "root-cert.pem" in (secret.get("data") or {}):
             try:
@@ -470,6 +486,26 @@ class Checker:
         if not isinstance(value, str) or not value.strip():
             raise BrokenLinkError(link, "has no readable root-cert.pem")
         return value.strip()
+
+    def issued_root(self, cluster: str, certificate: Mapping[str, Any]) -> str:
+        """A cert-manager Certificate that writes `cacerts`: a CA, signed by an issuer, the root named."""
+        link = describe(certificate, cluster)
+        spec = _spec(certificate)
+        if spec.get("isCA") is not True:
+            raise BrokenLinkError(link, "is not isCA: istiod cannot sign workload certificates with it")
+        ref = spec.get("issuerRef") or {}
+        if not ref.get("name"):
+            raise BrokenLinkError(link, "names no issuer (spec.issuerRef.name)")
+        if ref.get("kind", "Issuer") == "Issuer" and ref.get("group", "cert-manager.io") == "cert-manager.io":
+            issuers = _of_kind(self.objs(cluster), "Issuer", "cert-manager.io")
+            rendered = {_meta(o) for o in issuers}
+            if issuers and (CACERTS[0], ref["name"]) not in rendered:
+                raise BrokenLinkError(link, f"names Issuer {ref['name']}, which is not in {CACERTS[0]}")
+        annotations = (certificate.get("metadata") or {}).get("annotations") or {}
+        root = annotations.get(ROOT_ANNOTATION)
+        if not root:
+            raise BrokenLinkError(link, f"names no root ({ROOT_ANNOTATION})")
+        return f"sha256:{root}"
 
     # -- one path
     def remote_secret(self, consumer: str, producer: str) -> None:

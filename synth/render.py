@@ -161,8 +161,9 @@ def helm_releases(result: SynthResult) -> dict[str, dict[str, dict[str, Any]]]:
             "values": inputs.get("values", {}),
             "dependsOn": reg.dependencies,
         }
-        # a release that keeps part of its chart (components/helm.py): `Kind/name` of the objects
-        for part in ("only", "omit"):
+        # a release that keeps part of its chart (components/helm.py): `Kind/name` of the objects;
+        # the Kubernetes version a chart is rendered for, when the program sets one
+        for part in ("only", "omit", "kubeVersion"):
             if inputs.get(part):
                 release[part] = inputs[part]
         out.setdefault(cluster, {})[f"{release['release']}.yaml"] = release

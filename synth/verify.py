@@ -2,7 +2,8 @@
 
 The judge is the Go program in verify/ (built by tools/build-verify.sh from the pinned istio.io/istio
 module, cached outside the work tree). For each cluster of the tree it renders Istio's real base,
-istiod and gateway charts with the values meshbridge passes (into
+istiod and gateway charts (and cert-manager's, from its pinned module: synth/charts.py) with the
+values meshbridge passes (into
 clusters/<cluster>/helm/<release>/rendered/), checks the chart facts the mesh relies on, runs
 `istioctl validate` and `istioctl analyze` (offline), and lets Istio's pilot compute the Envoy
 configuration of every declared path (docs/architecture.md, "Verification"). Exit 0 when every
@@ -14,10 +15,14 @@ cluster's Istio and Kubernetes objects (stand-ins included) there, and a stack t
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from stacks.config.model import CERT_MANAGER_VERSION
+from synth.charts import ChartUnavailableError, cert_manager
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = PROJECT_DIR / "tools" / "build-verify.sh"
@@ -36,9 +41,33 @@ def judge_binary() -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
+def extra_charts(out: Path) -> dict[str, dict[str, str]]:
+    """The charts other than Istio's that the tree's releases name, as the judge's MESHBRIDGE_CHARTS
+    reads them: cert-manager's, prepared from its pinned module (synth/charts.py)."""
+    charts: dict[str, dict[str, str]] = {}
+    for release in sorted(out.glob("clusters/*/helm/*.yaml")):
+        text = release.read_text()
+        if "\nchart: cert-manager\n" in f"\n{text}":
+            charts["cert-manager"] = {"dir": str(cert_manager() / "chart"), "version": CERT_MANAGER_VERSION}
+            break
+    return charts
+
+
+def judge_env(out: Path) -> dict[str, str]:
+    """The judge's environment for the tree `out`: the accepted analysis, the charts besides Istio's."""
+    env = dict(os.environ, MESHBRIDGE_ACCEPTED_ANALYSIS=str(ACCEPTED))
+    try:
+        charts = extra_charts(out)
+    except ChartUnavailableError as exc:
+        raise JudgeUnavailableError(str(exc)) from None
+    if charts:
+        env["MESHBRIDGE_CHARTS"] = json.dumps(charts)
+    return env
+
+
 def run_judge(out: Path) -> subprocess.CompletedProcess[str]:
     """Run the judge on a synth output directory; its report is in stdout (and verify-report.txt)."""
-    env = dict(os.environ, MESHBRIDGE_ACCEPTED_ANALYSIS=str(ACCEPTED))
+    env = judge_env(out)
     return subprocess.run(
         [str(judge_binary()), "judge", str(out)], capture_output=True, text=True, env=env, timeout=1800
     )

@@ -147,7 +147,8 @@ def judge() -> Path:
 
 
 def run_judge(judge: Path, tree: Path) -> subprocess.CompletedProcess[str]:
-    from synth.verify import ACCEPTED
+    from synth.verify import judge_env
 
-    env = dict(os.environ, MESHBRIDGE_ACCEPTED_ANALYSIS=str(ACCEPTED))
-    return subprocess.run([str(judge), "judge", str(tree)], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [str(judge), "judge", str(tree)], capture_output=True, text=True, env=judge_env(tree), timeout=600
+    )

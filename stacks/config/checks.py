@@ -16,6 +16,7 @@ import urllib.parse
 from collections import Counter
 from typing import Any, Optional
 
+from cryptography import x509
 from pydantic.alias_generators import to_camel
 
 from components.constants import ISTIO_NAMESPACE, arn_partition, partition, service_fqdn
@@ -26,6 +27,7 @@ from stacks.config.model import (
     DNS_NAME_RE,
     HTTP_PROTOCOLS,
     LOCAL_TWIN_SUFFIX,
+    CaSettings,
     ClusterSpec,
     MeshConfig,
     ServiceSpec,
@@ -371,6 +373,8 @@ def ca_problems(cfg: MeshConfig) -> list[str]:
         p.append(f"meshbridge:ca.activeRoot: {ca.active_root!r} is not one of ca.roots ({', '.join(root_names)})")
     if ca.active_root is None and len(ca.roots) > 1:
         p.append("meshbridge:ca.activeRoot: required when ca.roots lists more than one root")
+    if ca.backend == "cert-manager" or ca.cert_manager is not None:
+        return [*p, *_cert_manager_problems(ca), *_cert_manager_namespace_problems(cfg)]
     if ca.intermediate_validity_hours >= ca.root_validity_hours:
         p.append(
             f"meshbridge:ca.intermediateValidityHours: {ca.intermediate_validity_hours} must be shorter than "
@@ -383,6 +387,77 @@ def ca_problems(cfg: MeshConfig) -> list[str]:
         )
 
     return p
+
+
+# keys of meshbridge:ca that only the pulumi-tls backend reads (cert-manager: the issuer holds the root)
+PULUMI_TLS_ONLY = ("roots", "active_root", "protect_root", "root_validity_hours")
+
+
+def _cert_manager_problems(ca: CaSettings) -> list[str]:
+    """backend and certManager together; no pulumi-tls-only key; one kind of issuer; the root a CA
+    certificate (bundle) in PEM."""
+    at = "meshbridge:ca"
+    if ca.backend != "cert-manager":
+        return [f"{at}.certManager: only with {at}.backend cert-manager (the backend is {ca.backend})"]
+    cm = ca.cert_manager
+    if cm is None:
+        return [f"{at}.certManager: required with {at}.backend cert-manager (rootCertificatePem and issuer)"]
+    p = [
+        f"{at}.{to_camel(key)}: only with {at}.backend pulumi-tls; with cert-manager the issuer holds the root "
+        f"({at}.certManager.rootCertificatePem is its certificate)"
+        for key in PULUMI_TLS_ONLY
+        if key in ca.model_fields_set
+    ]
+    issuer, iat = cm.issuer, f"{at}.certManager.issuer"
+    if (issuer.ca_secret_name is None) == (issuer.name is None):
+        p.append(
+            f"{iat}: give either caSecretName (meshbridge renders a CA Issuer reading the root's key pair from that "
+            "Secret in istio-system) or name and kind (an issuer that exists in every cluster), not both"
+        )
+    elif issuer.name is not None and issuer.kind is None:
+        p.append(f"{iat}.kind: required with {iat}.name (Issuer in istio-system, ClusterIssuer, or an external kind)")
+    elif issuer.ca_secret_name is not None and ({"kind", "group"} & issuer.model_fields_set):
+        p.append(f"{iat}: kind and group only with name (caSecretName renders a cert-manager.io Issuer)")
+    problem = root_pem_problem(cm.root_certificate_pem)
+    if problem:
+        p.append(f"{at}.certManager.rootCertificatePem: {problem}")
+    return p
+
+
+def _cert_manager_namespace_problems(cfg: MeshConfig) -> list[str]:
+    """The namespace meshbridge creates for cert-manager is one nothing else creates or owns."""
+    cm = cfg.ca.cert_manager
+    if cm is None or cfg.ca.backend != "cert-manager" or not cm.install.enabled:
+        return []
+    ns, at = cm.install.namespace, "meshbridge:ca.certManager.install.namespace"
+    if ns in (ISTIO_NAMESPACE, cfg.mesh.import_namespace, "default") or ns.startswith("kube-"):
+        return [
+            f"{at}: {ns!r} is a namespace meshbridge creates for Istio or that Kubernetes owns; cert-manager gets "
+            "a namespace of its own (created and, on destroy, deleted by meshbridge)"
+        ]
+    if ns in {s.namespace for s in cfg.services}:
+        return [f"{at}: {ns!r} is an application namespace of meshbridge:services; cert-manager gets its own"]
+    return []
+
+
+def root_pem_problem(pem: str) -> Optional[str]:
+    """None when `pem` is one or more PEM certificates, each a CA that may sign certificates."""
+    if "PRIVATE KEY" in pem:
+        return "holds a private key; give only the root's certificate (its key stays with the issuer)"
+    try:
+        certs = x509.load_pem_x509_certificates(pem.encode())
+    except ValueError:
+        return "is not a PEM certificate (-----BEGIN CERTIFICATE----- ...)"
+    for n, cert in enumerate(certs, 1):
+        try:
+            ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            ca = False
+        if not ca:
+            return (
+                f"certificate {n} ({cert.subject.rfc4514_string()}) is not a CA certificate (basicConstraints CA:TRUE)"
+            )
+    return None
 
 
 # ---------------------------------------------------------------------------- meshbridge:clusters

@@ -403,7 +403,48 @@ class RootSpec(Model):
     name: DnsLabel
 
 
+# cert-manager's chart version meshbridge pins (the judge renders this version's chart from its Go module)
+CERT_MANAGER_VERSION = "v1.19.1"
+CERT_MANAGER_VERSION_RE = _full(r"v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")
+# the longest root certificate bundle accepted (one PEM certificate is 1-3 KB)
+MAX_ROOT_PEM = 64 * 1024
+
+
+class CertManagerIssuer(Model):
+    """The cert-manager issuer that signs each cluster's intermediate: either the CA Issuer
+    meshbridge renders in istio-system of every cluster (`caSecretName`: the Secret there holding
+    the root's key pair, placed by you, never through Pulumi), or one that already exists in every
+    cluster (`name`, `kind`, `group`: Vault, AWS Private CA, ...)."""
+
+    ca_secret_name: Optional[DnsName] = None
+    name: Optional[DnsName] = None
+    kind: Optional[Annotated[str, AfterValidator(_check(_full(r"[A-Z][A-Za-z0-9]{0,62}"), "issuer kind"))]] = None
+    group: DnsName = "cert-manager.io"
+
+
+class CertManagerInstall(Model):
+    """cert-manager's own chart on every cluster (`enabled: false`: it is installed already)."""
+
+    enabled: bool = True
+    version: Annotated[str, AfterValidator(_check(CERT_MANAGER_VERSION_RE, "cert-manager version such as v1.19.1"))] = (
+        CERT_MANAGER_VERSION
+    )
+    repository: Annotated[str, AfterValidator(_text(1024))] = "https://charts.jetstack.io"
+    namespace: DnsLabel = "cert-manager"
+
+
+class CertManagerSettings(Model):
+    # the shared root's certificate (public PEM): every cluster's ca.crt, the output rootCertificatePem
+    root_certificate_pem: str = Field(min_length=1, max_length=MAX_ROOT_PEM)
+    issuer: CertManagerIssuer
+    install: CertManagerInstall = Field(default_factory=CertManagerInstall)
+
+
 class CaSettings(Model):
+    # who holds the CA keys: pulumi-tls (root and intermediates in Pulumi state, as secrets) or
+    # cert-manager (each cluster's intermediate issued in the cluster by the user's issuer)
+    backend: Literal["pulumi-tls", "cert-manager"] = "pulumi-tls"
+    cert_manager: Optional[CertManagerSettings] = None
     key_algorithm: Literal["RSA", "ECDSA"] = "RSA"
     rsa_bits: Annotated[Literal[2048, 3072, 4096], BeforeValidator(_strict_int)] = 4096
     ecdsa_curve: Literal["P256", "P384"] = "P256"

@@ -28,6 +28,7 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any, Optional
 
+from components.certmanager import CA_ISSUER_NAME
 from components.constants import (
     EASTWEST_RELEASE,
     INGRESS_RELEASE,
@@ -292,6 +293,15 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
         objs[("", "Namespace", "", ISTIO_NAMESPACE)] = "the istio-system Namespace"
         objs[("", "Secret", ISTIO_NAMESPACE, CACERTS_NAME)] = "the cacerts Secret (the cluster's CA)"
         objs[("security.istio.io", "PeerAuthentication", ISTIO_NAMESPACE, "default")] = "the mesh-wide mTLS policy"
+        cm = cfg.ca.cert_manager if cfg.ca.backend == "cert-manager" else None
+        if cm is not None:
+            objs[("cert-manager.io", "Certificate", ISTIO_NAMESPACE, CACERTS_NAME)] = (
+                "the Certificate of the cluster's CA"
+            )
+            if cm.issuer.ca_secret_name is not None:
+                objs[("cert-manager.io", "Issuer", ISTIO_NAMESPACE, CA_ISSUER_NAME)] = "the mesh root's CA Issuer"
+            if cm.install.enabled:
+                objs[("", "Namespace", "", cm.install.namespace)] = "cert-manager's Namespace"
         if cfg.observability.access_logging or cfg.observability.tracing:
             objs[("telemetry.istio.io", "Telemetry", ISTIO_NAMESPACE, MESH_TELEMETRY)] = "the mesh-wide Telemetry"
         if import_ns != ISTIO_NAMESPACE:

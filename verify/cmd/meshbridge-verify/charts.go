@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,21 +23,64 @@ var chartDirs = map[string]string{
 
 var unsafeFile = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
-// renderCharts renders every release of a cluster with Istio's own Helm renderer and the values
-// meshbridge passes, writes each object to clusters/<c>/helm/<release>/rendered/ and returns them.
-func renderCharts(out, cluster string, releases []HelmRelease) (map[string][]Object, []string) {
-	rendered := map[string][]Object{}
-	var problems []string
-	for _, r := range releases {
-		dir, ok := chartDirs[r.Chart]
-		if !ok {
-			problems = append(problems, fmt.Sprintf("%s: helm release %s: chart %q is not one of Istio's charts", cluster, r.Release, r.Chart))
-			continue
-		}
+// extraChart is a chart of another project meshbridge installs (cert-manager), prepared from its
+// pinned Go module by synth/charts.py: its folder and the one version the judge renders.
+type extraChart struct {
+	Dir     string `json:"dir"`
+	Version string `json:"version"`
+}
+
+// extraCharts reads $MESHBRIDGE_CHARTS (JSON: chart name -> {dir, version}; synth/verify.py sets it).
+func extraCharts() map[string]extraChart {
+	charts := map[string]extraChart{}
+	if v := os.Getenv("MESHBRIDGE_CHARTS"); v != "" {
+		_ = json.Unmarshal([]byte(v), &charts)
+	}
+	return charts
+}
+
+// renderRelease renders one release: Istio's charts with Istio's own Helm renderer, the others
+// (extraCharts) with Helm's library as `helm template --include-crds` does.
+func renderRelease(r HelmRelease, extra map[string]extraChart) ([]map[string]any, error) {
+	if dir, ok := chartDirs[r.Chart]; ok {
 		iop := map[string]any{"spec": map[string]any{"values": r.Values}}
 		manifests, _, err := helm.Render(r.Release, r.Namespace, dir, iop, nil)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: helm release %s: Istio's chart %s does not render with these values: %v", cluster, r.Release, r.Chart, err))
+			return nil, fmt.Errorf("Istio's chart %s does not render with these values: %w", r.Chart, err)
+		}
+		objs := make([]map[string]any, 0, len(manifests))
+		for _, m := range manifests {
+			objs = append(objs, m.Unstructured.Object)
+		}
+		return objs, nil
+	}
+	c, ok := extra[r.Chart]
+	if !ok {
+		return nil, fmt.Errorf("chart %q is neither one of Istio's charts nor a chart the judge was given (MESHBRIDGE_CHARTS)", r.Chart)
+	}
+	if r.Version != c.Version {
+		return nil, fmt.Errorf("chart %s %s: the judge renders the pinned version %s only", r.Chart, r.Version, c.Version)
+	}
+	vals := map[string]any{}
+	for k, v := range r.Values {
+		vals[k] = v
+	}
+	objs, err := helmTemplate(c.Dir, r.Release, r.Namespace, vals, true, r.KubeVersion)
+	if err != nil {
+		return nil, fmt.Errorf("chart %s %s does not render with these values: %w", r.Chart, r.Version, err)
+	}
+	return objs, nil
+}
+
+// renderCharts renders every release of a cluster (renderRelease) with the values meshbridge passes, writes each object to clusters/<c>/helm/<release>/rendered/ and returns them.
+func renderCharts(out, cluster string, releases []HelmRelease) (map[string][]Object, []string) {
+	rendered := map[string][]Object{}
+	var problems []string
+	extra := extraCharts()
+	for _, r := range releases {
+		manifests, err := renderRelease(r, extra)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: helm release %s: %v", cluster, r.Release, err))
 			continue
 		}
 		target := filepath.Join(out, "clusters", cluster, "helm", r.Release, "rendered")
@@ -46,8 +90,7 @@ func renderCharts(out, cluster string, releases []HelmRelease) (map[string][]Obj
 			continue
 		}
 		seen := map[string]bool{}
-		for _, m := range manifests {
-			obj := m.Unstructured.Object
+		for _, obj := range manifests {
 			o := Object{Obj: obj}
 			if !r.Keeps(o) {
 				continue
@@ -135,6 +178,7 @@ func checkCharts(cluster string, decl *Declaration, objs []Object, releases []He
 		}
 	}
 
+	problems = append(problems, checkCertManager(cluster, objs, releases, rendered)...)
 	for _, istiod := range istiodReleases(releases) {
 		if str(istiod.Values, "profile") == "remote" {
 			problems = append(problems, checkRemoteProfile(cluster, network, istiod, rendered[istiod.Release])...)
@@ -346,4 +390,82 @@ func checkDefaultInjector(cluster string, releases []HelmRelease, rendered map[s
 		return []string{fmt.Sprintf("%s: %d webhooks inject namespaces labelled istio-injection=enabled, expected one: %v", cluster, len(injectors), injectors)}
 	}
 	return nil
+}
+
+// checkCertManager: where the tree holds cert-manager objects (ca.backend cert-manager), a
+// cert-manager release rendered in the cluster installs the CRD of each of their kinds (the objects
+// are refused by the API server otherwise), and every istiod mounts the Secret the Certificate
+// writes (cacerts) at /etc/cacerts, where istiod looks for tls.crt, tls.key and ca.crt.
+func checkCertManager(cluster string, objs []Object, releases []HelmRelease, rendered map[string][]Object) []string {
+	var problems []string
+	kinds := map[string]bool{}
+	var certificates []Object
+	for _, o := range objs {
+		if strings.HasPrefix(o.APIVersion(), "cert-manager.io/") {
+			kinds[o.Kind()] = true
+			if o.Kind() == "Certificate" {
+				certificates = append(certificates, o)
+			}
+		}
+	}
+	if len(kinds) == 0 {
+		return nil
+	}
+	for _, r := range releases {
+		if r.Chart != "cert-manager" {
+			continue
+		}
+		crds := map[string]bool{}
+		for _, o := range rendered[r.Release] {
+			if o.Kind() == "CustomResourceDefinition" && str(o.Obj, "spec", "group") == "cert-manager.io" {
+				crds[str(o.Obj, "spec", "names", "kind")] = true
+			}
+		}
+		for kind := range kinds {
+			if !crds[kind] {
+				problems = append(problems, fmt.Sprintf("%s: helm release %s renders no CustomResourceDefinition for cert-manager.io %s (crds.enabled)", cluster, r.Release, kind))
+			}
+		}
+	}
+	for _, cert := range certificates {
+		if cert.Namespace() != "istio-system" {
+			continue
+		}
+		secret := str(cert.Obj, "spec", "secretName")
+		for _, istiod := range istiodReleases(releases) {
+			if str(istiod.Values, "profile") == "remote" {
+				continue
+			}
+			dep := findObject(rendered[istiod.Release], "Deployment", revisioned("istiod", istiod.Revision()))
+			if dep == nil {
+				continue // reported by checkCharts
+			}
+			if !mountsSecret(dep.Obj, secret, "/etc/cacerts") {
+				problems = append(problems, fmt.Sprintf("%s: rendered Deployment istio-system/%s does not mount Secret %s (written by %s) at /etc/cacerts", cluster, dep.Name(), secret, cert.Describe()))
+			}
+		}
+	}
+	sort.Strings(problems)
+	return problems
+}
+
+// mountsSecret reports whether a Deployment's pod mounts Secret `secret` at `path` in some container.
+func mountsSecret(dep map[string]any, secret, path string) bool {
+	volumes := map[string]bool{}
+	for _, v := range list(dep, "spec", "template", "spec", "volumes") {
+		vm, _ := v.(map[string]any)
+		if str(vm, "secret", "secretName") == secret {
+			volumes[str(vm, "name")] = true
+		}
+	}
+	for _, c := range list(dep, "spec", "template", "spec", "containers") {
+		cm, _ := c.(map[string]any)
+		for _, m := range list(cm, "volumeMounts") {
+			mm, _ := m.(map[string]any)
+			if volumes[str(mm, "name")] && str(mm, "mountPath") == path {
+				return true
+			}
+		}
+	}
+	return false
 }

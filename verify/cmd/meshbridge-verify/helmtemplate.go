@@ -19,7 +19,7 @@ import (
 // helmTemplateMain is `helm template` of a local chart directory with Helm's own library code, printed
 // as one JSON array of objects:
 //
-//	meshbridge-verify helm-template --chart DIR --release NAME --namespace NS [--values FILE] [--skip-crds]
+//	meshbridge-verify helm-template --chart DIR --release NAME --namespace NS [--values FILE] [--skip-crds] [--kube-version V]
 //
 // The chart's crds/ first (unless --skip-crds), then the rendered templates in Helm's install order,
 // then hooks, as `helm template --include-crds` prints them. Objects keep the namespace the chart gives
@@ -31,8 +31,9 @@ func helmTemplateMain(args []string) int {
 	namespace := fs.String("namespace", "", "release namespace")
 	valuesFile := fs.String("values", "", "JSON or YAML file of user values")
 	skipCRDs := fs.Bool("skip-crds", false, "leave out the chart's crds/ directory")
+	kubeVersion := fs.String("kube-version", "", "Kubernetes version the chart is rendered for (default: Helm's library default)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: meshbridge-verify helm-template --chart DIR --release NAME --namespace NS [--values FILE] [--skip-crds]")
+		fmt.Fprintln(os.Stderr, "usage: meshbridge-verify helm-template --chart DIR --release NAME --namespace NS [--values FILE] [--skip-crds] [--kube-version V]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -42,7 +43,17 @@ func helmTemplateMain(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	objs, err := helmTemplate(*chartDir, *releaseName, *namespace, *valuesFile, !*skipCRDs)
+	var objs []map[string]any
+	vals := chartutil.Values{}
+	var err error
+	if *valuesFile != "" {
+		if vals, err = chartutil.ReadValuesFile(*valuesFile); err != nil {
+			err = fmt.Errorf("values %s: %w", *valuesFile, err)
+		}
+	}
+	if err == nil {
+		objs, err = helmTemplate(*chartDir, *releaseName, *namespace, vals, !*skipCRDs, *kubeVersion)
+	}
 	if err == nil {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetEscapeHTML(false)
@@ -58,7 +69,8 @@ func helmTemplateMain(args []string) int {
 // helmTemplate follows Helm's action.Install.RunWithContext and renderResources in client-only mode
 // (helm.sh/helm/v3/pkg/action): load, process dependencies, coalesce and schema-check the values,
 // render, sort into install order.
-func helmTemplate(dir, name, namespace, valuesFile string, includeCRDs bool) ([]map[string]any, error) {
+// kubeVersion, when given, is the Kubernetes version the chart sees (pulumi-kubernetes' kube_version).
+func helmTemplate(dir, name, namespace string, vals chartutil.Values, includeCRDs bool, kubeVersion string) ([]map[string]any, error) {
 	chrt, err := loader.Load(dir)
 	if err != nil {
 		return nil, err
@@ -66,16 +78,17 @@ func helmTemplate(dir, name, namespace, valuesFile string, includeCRDs bool) ([]
 	if t := chrt.Metadata.Type; t != "" && t != "application" {
 		return nil, fmt.Errorf("%s charts are not installable", t)
 	}
-	vals := chartutil.Values{}
-	if valuesFile != "" {
-		if vals, err = chartutil.ReadValuesFile(valuesFile); err != nil {
-			return nil, fmt.Errorf("values %s: %w", valuesFile, err)
-		}
-	}
 	if err := chartutil.ProcessDependenciesWithMerge(chrt, vals); err != nil {
 		return nil, err
 	}
-	caps := chartutil.DefaultCapabilities
+	caps := chartutil.DefaultCapabilities.Copy()
+	if kubeVersion != "" {
+		kv, err := chartutil.ParseKubeVersion(kubeVersion)
+		if err != nil {
+			return nil, fmt.Errorf("kube version %q: %w", kubeVersion, err)
+		}
+		caps.KubeVersion = *kv
+	}
 	if kv := chrt.Metadata.KubeVersion; kv != "" && !chartutil.IsCompatibleRange(kv, caps.KubeVersion.String()) {
 		return nil, fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", kv, caps.KubeVersion.String())
 	}

@@ -153,6 +153,8 @@ type HelmRelease struct {
 	Chart     string         `json:"chart"`
 	Version   string         `json:"version"`
 	Values    map[string]any `json:"values"`
+	// the Kubernetes version the chart is rendered for (pulumi-kubernetes' kube_version), if set
+	KubeVersion string `json:"kubeVersion"`
 	// the objects of the chart that are the release's, as Kind/name: only these, or all but these
 	// (a revision tag rendered from the istiod chart; the unrevisioned injector while the tag is
 	// elsewhere: components/helm.py)
