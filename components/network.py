@@ -117,6 +117,8 @@ class PrivateGatewayArgs:
     # primary-remote's primary: the NLB also carries istiod's ports (ISTIOD_PORTS) to the gateway,
     # which passes them to istiod (the remotes' proxies and API servers use them)
     istiod_ports: bool = False
+    # VMs of the producer's VPC that join the mesh here (meshbridge:workloads): admitted on 15012
+    istiod_clients: Sequence[str] = ()
 
 
 # listener port -> gateway port of istiod's traffic through the primary's east-west gateway: xDS
@@ -182,6 +184,18 @@ class PrivateGateway(pulumi.ComponentResource):
                             cidr_ipv4=block,
                             opts=aws_opts(),
                         )
+        # VMs in the producer's own VPC (meshbridge:workloads): their proxies reach istiod (xDS and CA)
+        for address in args.istiod_clients:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-nlb-in-15012-vm-{address.replace('.', '-')}",
+                security_group_id=sg_id,
+                description=f"istiod traffic from the VM {address}",
+                ip_protocol="tcp",
+                from_port=15012,
+                to_port=15012,
+                cidr_ipv4=f"{address}/32",
+                opts=aws_opts(),
+            )
         egress = [(GATEWAY_PORT, "forwarded traffic"), (HEALTH_PORT, "health checks")]
         egress += [(port, "istiod traffic") for port in self.gateway_ports if port != GATEWAY_PORT]
         for port, what in egress:

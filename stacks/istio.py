@@ -153,11 +153,11 @@ def wire_eastwest(
     """An east-west gateway for every cluster with exported hosts (cluster -> the real FQDNs of its
     `cross-network-gateway`, from the services part: `Exports.gateway_hosts`), in cluster order;
     with endpoint discovery for every cluster (a remote of primary-remote without Gateway objects of
-    its own: the primary's apply to its gateway, its hosts included), and primary-remote's primary
-    exposes istiod through it. `only`, `after` and `gateways`: as for `wire_control_planes`."""
+    its own: the primary's apply to its gateway, its hosts included); primary-remote's primary and
+    a cluster with VMs (meshbridge:workloads) expose istiod through it. `only`, `after` and
+    `gateways`: as for `wire_control_planes`."""
     settings = cfg.mesh.istio
     gateways = gateways if gateways is not None else EastWestGateways()
-    primary = cfg.mesh.primary_cluster if cfg.mesh.model == "primary-remote" else None
     for spec in cfg.clusters:
         if only is not None and spec.name not in only:
             continue
@@ -183,7 +183,7 @@ def wire_eastwest(
                 provider=cluster.k8s_provider,
                 istiod=control_planes.by_cluster[spec.name].istiods[injector].ready,
                 hosts=tuple(hosts),
-                expose_istiod=spec.name == primary,
+                expose_istiod=cfg.exposes_istiod(spec.name),
                 service_type="LoadBalancer" if local is not None else "ClusterIP",
                 load_balancer_ip=local.address if local is not None and is_ipv4(local.address) else None,
                 after=tuple((after or {}).get(spec.name, ())),

@@ -40,6 +40,7 @@ from stacks.network import Network, bind_gateways, gateway_clusters, wire_networ
 from stacks.pki import Pki, wire_pki
 from stacks.services import Exports, Imports, wire_exports, wire_imports
 from stacks.telemetry import Telemetry, wire_telemetry
+from stacks.workloads import Workloads, wire_workloads
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Mesh:
     distributions: Distributions
     telemetry: Telemetry
     checks: Checks
+    workloads: Workloads
 
 
 def build_mesh(cfg: MeshConfig) -> Mesh:
@@ -74,6 +76,7 @@ def build_mesh(cfg: MeshConfig) -> Mesh:
     first = [c.name for c in cfg.clusters if c.name not in remotes]
     control_planes = wire_control_planes(cfg, clusters, pki, discovery.istiod, only=first)
     exports = wire_exports(cfg, clusters, control_planes)
+    workloads = wire_workloads(cfg, clusters, control_planes)
     hosts = exports.gateway_hosts(cfg)
     eastwest = wire_eastwest(cfg, clusters, control_planes, hosts, only=first)
     network = bind_gateways(network, eastwest, only=first)
@@ -104,4 +107,5 @@ def build_mesh(cfg: MeshConfig) -> Mesh:
         distributions=distributions,
         telemetry=telemetry,
         checks=checks,
+        workloads=workloads,
     )

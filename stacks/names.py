@@ -95,6 +95,11 @@ def gateway_endpoint(consumer: str, producer: str) -> str:
     return f"{consumer}-to-{producer}"
 
 
+def workload_group(cluster: str, group: str) -> str:
+    """`MeshWorkloads` of one workload group (meshbridge:workloads) in its cluster."""
+    return f"{cluster}-workloads-{group}"
+
+
 def private_gateway(producer: str) -> str:
     return f"{producer}-eastwest"
 

@@ -10,6 +10,7 @@ from components.constants import GATEWAY_PORT
 from stacks.istio import istio_outputs
 from stacks.mesh import Mesh
 from stacks.telemetry import observability_outputs
+from stacks.workloads import workload_outputs
 
 OUTPUTS_VERSION = 1
 
@@ -53,7 +54,23 @@ def build_outputs(mesh: Mesh) -> dict[str, Any]:
         "clusters": {c.name: cluster_outputs(mesh, c.name) for c in cfg.clusters},
         "observability": observability_outputs(cfg),
         **mesh.pki.stack_outputs(),
+        # only with meshbridge:workloads (VMs): what each group's bootstrap needs
+        **(
+            {"workloads": workload_outputs(cfg, mesh.pki.root_bundle_pem, istiod_addresses(mesh))}
+            if cfg.workloads
+            else {}
+        ),
     }
+
+
+def istiod_addresses(mesh: Mesh) -> dict[str, Any]:
+    """cluster -> where a VM in its network reaches istiod: the east-west gateway's NLB (its DNS
+    name), or in local connectivity the gateway's configured address."""
+    found: dict[str, Any] = {name: gw.nlb_dns_name for name, gw in mesh.network.gateways.items()}
+    for c in mesh.config.clusters:
+        if c.gateway is not None and mesh.config.mesh.connectivity == "local":
+            found[c.name] = c.gateway.address
+    return found
 
 
 def export_outputs(mesh: Mesh) -> None:

@@ -39,9 +39,31 @@ def result_config(result: SynthResult, project_dir: Path = PROJECT_DIR) -> MeshC
 
 
 def _pods(service: ServiceSpec) -> list[str]:
-    """Stand-in pod names: the StatefulSet's pods for a per-pod service, else two replicas."""
+    """Stand-in pod names: the StatefulSet's pods for a per-pod service, else two replicas; none for
+    a service backed by VMs (its WorkloadEntries are its endpoints)."""
+    if service.workload_group is not None:
+        return []
     replicas = service.per_pod.replicas if service.per_pod else 2
     return [f"{service.name}-{i}" for i in range(replicas)]
+
+
+def _vms(config: MeshConfig, service: ServiceSpec) -> dict[str, Any]:
+    """The VMs behind a service backed by a workload group: address, labels and locality of each
+    (what its WorkloadEntries declare, from the configuration); nothing for other services."""
+    group = next((w for w in config.workloads if w.name == service.workload_group), None)
+    if group is None:
+        return {}
+    region = config.cluster(group.cluster).region
+    return {
+        "vms": [
+            {
+                "address": i.address,
+                "labels": {**group.labels, **(i.labels or {})},
+                "locality": "/".join(x for x in (region, i.zone) if x),
+            }
+            for i in group.instances
+        ]
+    }
 
 
 def _local_callers(service: ServiceSpec) -> dict[str, list[str]]:
@@ -154,6 +176,7 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
                     "selector": s.workload_selector,
                     "ports": ports,
                     "pods": _pods(s),
+                    **_vms(config, s),
                 }
             )
             for p in s.ports:
@@ -201,6 +224,15 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
                                 "producerPort": p.port,
                                 "targetPort": p.target,
                                 "pods": pods,
+                                **(
+                                    {
+                                        "vms": [
+                                            {k: v[k] for k in ("address", "locality")} for v in _vms(config, s)["vms"]
+                                        ]
+                                    }
+                                    if s.workload_group
+                                    else {}
+                                ),
                                 "sni": f"outbound_.{p.port}_._.{real}",
                                 "san": san,
                                 "gatewayAddress": _gateway_address(outs, cons.cluster, producer),

@@ -208,6 +208,7 @@ def cross_checks(cfg: MeshConfig) -> list[str]:
     p = [*istio_problems(cfg), *ca_problems(cfg), *cluster_problems(cfg), *account_problems(cfg)]
     p.extend(service_problems(cfg))
     p.extend(distribute_problems(cfg))
+    p.extend(workload_problems(cfg))
     p.extend(discovery_problems(cfg))
     p.extend([*verify_problems(cfg), *observability_problems(cfg)])
     return list(dict.fromkeys(p))
@@ -458,6 +459,76 @@ def root_pem_problem(pem: str) -> Optional[str]:
                 f"certificate {n} ({cert.subject.rfc4514_string()}) is not a CA certificate (basicConstraints CA:TRUE)"
             )
     return None
+
+
+# --------------------------------------------------------------------------- meshbridge:workloads
+
+
+def workload_problems(cfg: MeshConfig) -> list[str]:
+    """Each workload group (VMs joining the mesh) in a known cluster with an istiod of its own, its
+    instances in that cluster's VPC and zones of its region, once each; each backs exactly the
+    services that name it, which match its namespace, cluster, labels and service account."""
+    p: list[str] = []
+    names = [w.name for w in cfg.workloads]
+    known = {c.name for c in cfg.clusters}
+    addresses: dict[str, str] = {}
+    for i, w in enumerate(cfg.workloads):
+        at = f"meshbridge:workloads[{i}]"
+        if w.name in names[:i]:
+            p.append(f"{at}.name: {w.name} is given twice")
+        if w.cluster not in known:
+            p.append(f"{at}.cluster: {w.cluster!r} is not one of meshbridge:clusters")
+            continue
+        if w.cluster in cfg.remote_clusters():
+            p.append(
+                f"{at}.cluster: {w.cluster} is a remote of mesh.model primary-remote (no istiod of its own); "
+                "VMs join a cluster that runs istiod"
+            )
+        spec = cfg.cluster(w.cluster)
+        blocks = spec.vpc.blocks if cfg.mesh.connectivity != "local" else None
+        for j, inst in enumerate(w.instances):
+            iat = f"{at}.instances[{j}]"
+            if inst.address in addresses:
+                p.append(f"{iat}.address: {inst.address} is also {addresses[inst.address]}")
+            addresses.setdefault(inst.address, iat)
+            if blocks and not any(ipaddress.IPv4Address(inst.address) in ipaddress.IPv4Network(b) for b in blocks):
+                p.append(
+                    f"{iat}.address: {inst.address} is not in {w.cluster}'s VPC ({', '.join(blocks)}); a VM joins the "
+                    "mesh on its cluster's network, reaching istiod through that cluster's east-west gateway"
+                )
+            if inst.zone is not None and not inst.zone.startswith(spec.region):
+                p.append(f"{iat}.zone: {inst.zone} is not a zone of {w.cluster}'s region {spec.region}")
+        backed = [(k, s) for k, s in enumerate(cfg.services) if s.workload_group == w.name]
+        if not backed:
+            p.append(
+                f"{at}: no meshbridge:services entry names it in workloadGroup (a group backs an exported service)"
+            )
+        for k, s in backed:
+            sat = f"meshbridge:services[{k}]"
+            if s.namespace != w.namespace:
+                p.append(f"{sat}.workloadGroup: {w.name} is in namespace {w.namespace}, the service in {s.namespace}")
+            if s.exported_from != [w.cluster]:
+                p.append(
+                    f"{sat}.exportedFrom: a service backed by workload group {w.name} is exported from its cluster "
+                    f"{w.cluster} only"
+                )
+            if s.per_pod is not None:
+                p.append(f"{sat}.perPod: a service backed by VMs (workloadGroup {w.name}) has no per-pod hosts")
+            missing = {k2: v for k2, v in s.workload_selector.items() if w.labels.get(k2) != v}
+            if missing:
+                p.append(
+                    f"{at}.labels: the service {s.key} selects {show(missing)}, which workload group {w.name}'s "
+                    "labels do not carry (its Service and AuthorizationPolicy would not select the VMs)"
+                )
+            if s.sa != w.sa:
+                p.append(
+                    f"{at}.serviceAccount: {w.sa}, but the service {s.key} runs as {s.sa} (its consumers and "
+                    "AuthorizationPolicy expect that identity)"
+                )
+    for k, s in enumerate(cfg.services):
+        if s.workload_group is not None and s.workload_group not in names:
+            p.append(f"meshbridge:services[{k}].workloadGroup: {s.workload_group!r} is not one of meshbridge:workloads")
+    return p
 
 
 # ---------------------------------------------------------------------------- meshbridge:clusters

@@ -28,12 +28,13 @@ from stacks.config.model import (
     ObservabilitySettings,
     ServiceSpec,
     VerifySettings,
+    WorkloadSpec,
 )
 from stacks.config.problems import NAMESPACE, ConfigError, key_path, show
 from stacks.config.strict import strict_checks, url_credential_problems
 from stacks.config.yamlsafe import YamlError, read_yaml
 
-TOP_LEVEL_KEYS = ("mesh", "ca", "clusters", "services", "distribute", "verify", "observability", "aws")
+TOP_LEVEL_KEYS = ("mesh", "ca", "clusters", "services", "distribute", "workloads", "verify", "observability", "aws")
 
 
 def _path(key: str, loc: tuple[Any, ...]) -> str:
@@ -61,11 +62,20 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "clusters": TypeAdapter(list[ClusterSpec]),
     "services": TypeAdapter(list[ServiceSpec]),
     "distribute": TypeAdapter(list[DistributeSpec]),
+    "workloads": TypeAdapter(list[WorkloadSpec]),
     "verify": TypeAdapter(VerifySettings),
     "observability": TypeAdapter(ObservabilitySettings),
     "aws": TypeAdapter(DeployerSettings),
 }
-_DEFAULTS: dict[str, Any] = {"ca": {}, "services": [], "distribute": [], "verify": {}, "observability": {}, "aws": {}}
+_DEFAULTS: dict[str, Any] = {
+    "ca": {},
+    "services": [],
+    "distribute": [],
+    "workloads": [],
+    "verify": {},
+    "observability": {},
+    "aws": {},
+}
 
 
 def parse_config(raw: dict[str, Any], project_root: Path | str = ".", extra_keys: tuple[str, ...] = ()) -> MeshConfig:

@@ -239,6 +239,19 @@ def host_port_problem(value: str) -> Optional[str]:
     return address_problem(host)
 
 
+def _ipv4_address(value: str) -> str:
+    """A unicast IPv4 address a VM can have (no loopback, link-local, multicast, reserved)."""
+    if not isinstance(value, str) or len(value) > 15 or not IPV4_RE.match(value):
+        raise ValueError(f"{show(value)} is not an IPv4 address")
+    try:
+        ip = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{show(value)} is not an IPv4 address (each part 0-255, no leading zeros)") from None
+    if ip.is_loopback or ip.is_unspecified or ip.is_multicast or ip.is_link_local or ip.is_reserved:
+        raise ValueError(f"{show(value)} is a loopback, unspecified, multicast, link-local or reserved address")
+    return value
+
+
 def is_ipv4(value: str) -> bool:
     """`value` is a dotted-quad IPv4 address (full match, ASCII digits)."""
     return bool(IPV4_RE.match(value))
@@ -994,6 +1007,8 @@ class ServiceSpec(Model):
     # primary-remote), the producers still pass the host and authorize the consumers
     import_mode: Literal["explicit", "discovery"] = "explicit"
     check: Optional[ServiceCheck] = None
+    # the meshbridge:workloads group (VMs) behind the service: meshbridge renders its Kubernetes Service
+    workload_group: Optional[DnsLabel] = None
     # typed routing between the producers: a VirtualService per consumer, DestinationRule subsets by cluster
     routing: Optional[Annotated[list[RouteRuleSpec], Field(min_length=1, max_length=MAX_ROUTE_RULES)]] = None
 
@@ -1062,6 +1077,41 @@ class ServiceSpec(Model):
 
     def consumer_hosts(self) -> list[str]:
         return [alias for alias, _ in self.imported_hosts()]
+
+
+# ----------------------------------------------------------------------- meshbridge:workloads
+
+# WorkloadEntries per workload group (one per VM or host)
+MAX_INSTANCES = 100
+
+
+class WorkloadInstance(Model):
+    """One VM or host: its address in the cluster's VPC, its zone, labels of its own."""
+
+    address: Annotated[str, AfterValidator(_ipv4_address)]
+    zone: Optional[Annotated[str, AfterValidator(_text(64))]] = None
+    labels: Optional[Labels] = None
+
+
+class WorkloadSpec(Model):
+    """VMs or hosts that join the mesh through a cluster's istiod (mesh expansion): a WorkloadGroup
+    and one WorkloadEntry per instance in that cluster, backing a service of meshbridge:services."""
+
+    name: DnsLabel
+    cluster: str
+    namespace: DnsLabel
+    service_account: Optional[DnsLabel] = None
+    # what Services and AuthorizationPolicies select (non-empty: the group's workloads are found by it)
+    labels: Labels = Field(min_length=1)
+    instances: list[WorkloadInstance] = Field(min_length=1, max_length=MAX_INSTANCES)
+
+    @property
+    def sa(self) -> str:
+        return self.service_account or self.name
+
+    def entry_name(self, instance: WorkloadInstance) -> str:
+        """The WorkloadEntry of one instance: stable by address, whatever the list order."""
+        return f"{self.name}-{instance.address.replace('.', '-')}"
 
 
 # ---------------------------------------------------------------------- meshbridge:distribute
@@ -1186,6 +1236,7 @@ class MeshConfig(Model):
     clusters: list[ClusterSpec]
     services: list[ServiceSpec]
     distribute: list[DistributeSpec]
+    workloads: list[WorkloadSpec] = Field(default_factory=list)
     verify: VerifySettings = VerifySettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     aws: DeployerSettings = DeployerSettings()
@@ -1222,6 +1273,17 @@ class MeshConfig(Model):
         if self.mesh.model != "primary-remote":
             return []
         return [c.name for c in self.clusters if c.name != self.mesh.primary_cluster]
+
+    def exposes_istiod(self, cluster: str) -> bool:
+        """Whether `cluster`'s east-west gateway (and NLB) carries istiod's ports: primary-remote's
+        primary (the remotes' proxies and API servers), or a cluster whose VMs join the mesh
+        (meshbridge:workloads: their proxies connect to istiod there)."""
+        primary = self.mesh.model == "primary-remote" and cluster == self.mesh.primary_cluster
+        return primary or any(w.cluster == cluster for w in self.workloads)
+
+    def istiod_clients(self, cluster: str) -> list[str]:
+        """The VM addresses of `cluster`'s workload groups (each reaches istiod on its NLB), sorted."""
+        return sorted({i.address for w in self.workloads if w.cluster == cluster for i in w.instances})
 
     def config_cluster(self, name: str) -> str:
         """The cluster whose API server holds `name`'s Istio configuration (the objects the istiod

@@ -36,8 +36,10 @@ from components.constants import (
     ISTIO_NAMESPACE,
     MESH_TELEMETRY,
 )
+from components.discovery import READER, READER_TOKEN, remote_secret_name
 from components.distribution import object_key
-from components.istio import CROSS_NETWORK_GATEWAY
+from components.istio import CROSS_NETWORK_GATEWAY, ISTIOD_GATEWAY, ISTIOD_VIRTUAL_SERVICE
+from components.network import ISTIOD_PORTS
 from components.pki import CACERTS_NAME
 from components.services import baseline_policy_name, export_policy_name
 from stacks.config.exposure import (
@@ -293,6 +295,35 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
         objs[("", "Namespace", "", ISTIO_NAMESPACE)] = "the istio-system Namespace"
         objs[("", "Secret", ISTIO_NAMESPACE, CACERTS_NAME)] = "the cacerts Secret (the cluster's CA)"
         objs[("security.istio.io", "PeerAuthentication", ISTIO_NAMESPACE, "default")] = "the mesh-wide mTLS policy"
+        if cfg.mesh.discovery:
+            # endpoint discovery (stacks/discovery.py): the reader istiods of other clusters use, and
+            # the remote secrets of the clusters this one's istiod reads
+            objs[("", "ServiceAccount", ISTIO_NAMESPACE, READER)] = "the reader of endpoint discovery"
+            objs[("", "Secret", ISTIO_NAMESPACE, READER_TOKEN)] = "the reader's token"
+            objs[("rbac.authorization.k8s.io", "ClusterRole", "", READER)] = "the reader's ClusterRole"
+            objs[("rbac.authorization.k8s.io", "ClusterRoleBinding", "", READER)] = "the reader's ClusterRoleBinding"
+            for other in cfg.clusters:
+                if other.name != c.name:
+                    objs[("", "Secret", ISTIO_NAMESPACE, remote_secret_name(other.name))] = (
+                        f"the remote secret of {other.name}"
+                    )
+        if c.name in gateway_configs and cfg.exposes_istiod(c.name):
+            objs[("networking.istio.io", "Gateway", ISTIO_NAMESPACE, ISTIOD_GATEWAY)] = "the istiod Gateway"
+            objs[("networking.istio.io", "VirtualService", ISTIO_NAMESPACE, ISTIOD_VIRTUAL_SERVICE)] = (
+                "the istiod VirtualService"
+            )
+        for w in cfg.workloads:
+            if w.cluster != c.name:
+                continue
+            group = f"workload group {w.name}"
+            objs[("networking.istio.io", "WorkloadGroup", w.namespace, w.name)] = f"the WorkloadGroup of {group}"
+            for inst in w.instances:
+                objs[("networking.istio.io", "WorkloadEntry", w.namespace, w.entry_name(inst))] = (
+                    f"the WorkloadEntry of {inst.address} ({group})"
+                )
+            for s in cfg.services:
+                if s.workload_group == w.name:
+                    objs[("", "Service", w.namespace, s.name)] = f"the Service of {s.key} (backed by {group})"
         cm = cfg.ca.cert_manager if cfg.ca.backend == "cert-manager" else None
         if cm is not None:
             objs[("cert-manager.io", "Certificate", ISTIO_NAMESPACE, CACERTS_NAME)] = (
@@ -312,6 +343,11 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
             objs[("elbv2.k8s.aws", "TargetGroupBinding", ISTIO_NAMESPACE, EASTWEST_RELEASE)] = (
                 "the east-west gateway's TargetGroupBinding"
             )
+            if cfg.exposes_istiod(c.name):
+                for target in sorted(set(ISTIOD_PORTS.values())):
+                    objs[("elbv2.k8s.aws", "TargetGroupBinding", ISTIO_NAMESPACE, f"{EASTWEST_RELEASE}-{target}")] = (
+                        f"the east-west gateway's TargetGroupBinding of istiod's port {target}"
+                    )
     from stacks.checks import planned_jobs  # the wiring of the checks imports the whole composition
 
     for cluster, namespace, job in planned_jobs(cfg):

@@ -40,6 +40,7 @@ const (
 type standIns struct {
 	objects []string
 	pods    map[string]podInfo // namespace/pod -> info
+	vms     map[string]podInfo // namespace/address -> a VM's proxy (meshbridge:workloads; no Pod object)
 	gateway *podInfo           // the east-west gateway's pod
 	ingress *podInfo           // the ingress gateway's pod (clusters with ingressGateway)
 }
@@ -52,7 +53,7 @@ type podInfo struct {
 func addrFor(ci, wi, pi int) string { return fmt.Sprintf("10.%d.%d.%d", 10+ci, 1+wi, 10+pi) }
 
 func buildStandIns(ci int, clusterName string, decl *Declaration, treeServices map[string]bool, services []Object, gwSvc, gwDep, ingSvc, ingDep *Object) *standIns {
-	s := &standIns{pods: map[string]podInfo{}}
+	s := &standIns{pods: map[string]podInfo{}, vms: map[string]podInfo{}}
 	namespaces := map[string]bool{probeCallerNS: true, probeTargetNS: true, intruderNS: true}
 	addWorkload := func(wi int, ns, svc, sa string, selector map[string]string, ports []WorkloadPort, pods []string) {
 		namespaces[ns] = true
@@ -84,6 +85,14 @@ func buildStandIns(ci int, clusterName string, decl *Declaration, treeServices m
 		}
 		addWorkload(wi, w.Namespace, w.Service, w.ServiceAccount, w.Selector, w.Ports, w.Pods)
 		wi++
+		// a VM's proxy (no Pod: its WorkloadEntry is in the tree), for the checks of its sidecar
+		for _, vm := range w.VMs {
+			labels := map[string]string{"security.istio.io/tlsMode": "istio"}
+			for k, v := range vm.Labels {
+				labels[k] = v
+			}
+			s.vms[w.Namespace+"/"+vm.Address] = podInfo{Name: "vm-" + vm.Address, Namespace: w.Namespace, IP: vm.Address, SA: w.ServiceAccount, Labels: labels}
+		}
 	}
 	addWorkload(200, probeTargetNS, probeTarget, "default", map[string]string{"app": probeTarget},
 		[]WorkloadPort{{Name: "http", Port: 80, TargetPort: 8080, Protocol: "HTTP"}}, []string{probeTarget + "-0"})
@@ -504,10 +513,33 @@ func (j *clusterJudge) checkGateway(path Path) bool {
 			want = append(want, fmt.Sprintf("%s:%d", pod.IP, path.TargetPort))
 		}
 	}
+	for _, vm := range path.VMs {
+		want = append(want, fmt.Sprintf("%s:%d", vm.Address, path.TargetPort))
+	}
 	sort.Strings(want)
 	if strings.Join(eps, ",") != strings.Join(want, ",") {
-		j.fail("%s: link producer Service %s/%s: gateway cluster %s has endpoints %v, expected the producer pods %v", where, path.Namespace, path.Service, path.SNI, eps, want)
+		what := "the producer pods"
+		if len(path.VMs) > 0 {
+			what = "the producer's VMs (WorkloadEntries) and pods"
+		}
+		j.fail("%s: link producer Service %s/%s: gateway cluster %s has endpoints %v, expected %s %v", where, path.Namespace, path.Service, path.SNI, eps, what, want)
 		return false
+	}
+	// each VM in its declared locality (the WorkloadEntry's): what locality load balancing sees
+	for _, vm := range path.VMs {
+		got := ""
+		for _, la := range j.localityEndpoints(p, c) {
+			for _, ep := range socketEndpoints([]*endpoint.LocalityLbEndpoints{la}) {
+				if ep == fmt.Sprintf("%s:%d", vm.Address, path.TargetPort) {
+					l := la.GetLocality()
+					got = strings.TrimSuffix(l.GetRegion()+"/"+l.GetZone(), "/")
+				}
+			}
+		}
+		if got != vm.Locality {
+			j.fail("%s: link WorkloadEntry %s/%s: gateway cluster %s has the VM in locality %q, expected %q", where, path.Namespace, vm.Address, path.SNI, got, vm.Locality)
+			return false
+		}
 	}
 	return true
 }
@@ -541,7 +573,14 @@ func rbacSets(t test.Failer, fc *listener.FilterChain) []*rbacv3.RBAC {
 func (j *clusterJudge) checkAuthz(a Authz, trustDomain string) {
 	where := fmt.Sprintf("%s: %s/%s port %d (producer sidecar)", a.Cluster, a.Namespace, a.Service, a.Port)
 	var pod *podInfo
+	candidates := make([]podInfo, 0, len(j.stand.pods)+len(j.stand.vms))
 	for _, pi := range j.stand.pods {
+		candidates = append(candidates, pi)
+	}
+	for _, pi := range j.stand.vms { // a service backed by VMs: their sidecar enforces the policy
+		candidates = append(candidates, pi)
+	}
+	for _, pi := range candidates {
 		if pi.Namespace != a.Namespace {
 			continue
 		}
@@ -557,7 +596,7 @@ func (j *clusterJudge) checkAuthz(a Authz, trustDomain string) {
 		}
 	}
 	if pod == nil {
-		j.fail("%s: no stand-in pod", where)
+		j.fail("%s: no stand-in pod or VM", where)
 		return
 	}
 	p := j.proxy(model.SidecarProxy, pod.Namespace, pod.SA, pod.IP, pod.Labels)

@@ -54,6 +54,15 @@ type Workload struct {
 	Selector       map[string]string `json:"selector"`
 	Ports          []WorkloadPort    `json:"ports"`
 	Pods           []string          `json:"pods"`
+	// the VMs behind a service backed by a workload group (its WorkloadEntries; no pods then)
+	VMs []VM `json:"vms"`
+}
+
+// VM is a WorkloadEntry as the configuration declares it: what pilot must put behind the service.
+type VM struct {
+	Address  string            `json:"address"`
+	Labels   map[string]string `json:"labels"`
+	Locality string            `json:"locality"`
 }
 
 type Caller struct {
@@ -64,14 +73,16 @@ type Caller struct {
 
 // Path is one declared (consumer cluster, host, port) through one producer cluster.
 type Path struct {
-	Consumer       string   `json:"consumer"`
-	Host           string   `json:"host"`
-	Port           int      `json:"port"`
-	Protocol       string   `json:"protocol"`
-	Producer       string   `json:"producer"`
-	ProducerHost   string   `json:"producerHost"`
-	ProducerPort   int      `json:"producerPort"`
-	TargetPort     int      `json:"targetPort"`
+	Consumer     string `json:"consumer"`
+	Host         string `json:"host"`
+	Port         int    `json:"port"`
+	Protocol     string `json:"protocol"`
+	Producer     string `json:"producer"`
+	ProducerHost string `json:"producerHost"`
+	ProducerPort int    `json:"producerPort"`
+	TargetPort   int    `json:"targetPort"`
+	// the VMs behind the producer's service (WorkloadEntries), besides or instead of Pods
+	VMs            []VM     `json:"vms"`
 	Pods           []string `json:"pods"`
 	SNI            string   `json:"sni"`
 	SAN            []string `json:"san"`
