@@ -11,9 +11,11 @@ service account. Only what a pod would get from elsewhere differs: its addresses
 no webhooks (the API servers do not call them here: docs/e2e.md). It shows:
 
 - `cacerts loaded`: istiod found our `cacerts` Secret in its cluster (its log line), loaded it as a
-  plugged-in CA, and a CSR sent the way a sidecar's agent sends it (tools/build-istiod.sh:
-  meshbridge-csr, with a token of the workload's service account) comes back signed by that cluster's
-  intermediate, chaining to the stack's root (openssl verify);
+  plugged-in CA (and, at the end, the same CA in cert-manager's `kubernetes.io/tls` format: tls.crt,
+  tls.key, ca.crt, as the cert-manager backend's Certificate writes it), and a CSR sent the way a
+  sidecar's agent sends it (tools/build-istiod.sh: meshbridge-csr, with a token of the workload's
+  service account) comes back signed by that cluster's intermediate, chaining to the stack's root
+  (openssl verify);
 - `remote reads`: each istiod reads the other cluster through the remote secret we render: the
   remote cluster is synced (/debug/clusterz), its Service is in the registry (/debug/registryz) with
   the endpoint its EndpointSlice holds (/debug/endpointShardz), authenticated by the token that
@@ -308,15 +310,32 @@ def pem_blocks(text: str) -> list[str]:
     return re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?", text, re.S)
 
 
+# istiod's log line when `cacerts` is in cert-manager's kubernetes.io/tls format (tls.crt, tls.key,
+# ca.crt: pilot/pkg/bootstrap/istio_ca.go, detectSigningCABundleAndCRL)
+TLS_FORMAT_LOG = "Using kubernetes.io/tls secret type for signing ca files"
+
+
+def cert_manager_cacerts(data: dict[str, str]) -> dict[str, str]:
+    """The cacerts files as cert-manager writes them for a Certificate (ca.backend cert-manager,
+    components/certmanager.py) issued by a CA issuer holding the root: tls.crt the intermediate,
+    tls.key its key, ca.crt the root."""
+    return {"tls.crt": data["ca-cert.pem"], "tls.key": data["ca-key.pem"], "ca.crt": data["root-cert.pem"]}
+
+
 def check_cacerts(istiod: Istiod, csr_client: str, root_pem: str, work: Path) -> None:
-    """istiod loaded our cacerts and signs with the cluster's intermediate, chaining to the root."""
+    """istiod loaded our cacerts and signs with the cluster's intermediate, chaining to the root;
+    `cacerts` in either format istiod reads: Istio's (ca-cert.pem, ...) or cert-manager's (tls.crt, ...)."""
     cluster = istiod.cluster
     log = istiod.log_text()
-    if "cacerts Secret found in config cluster" not in log or "Use local CA certificate" not in log:
-        raise IstiodCheckError(f"{cluster}: istiod did not load the cacerts Secret as its CA: {istiod.log_tail()}")
     kube = istiod.server.client()
     secret = kube.get("v1", "Secret", ISTIO_NS, "cacerts") or {}
     data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    tls_format = "tls.crt" in data
+    if tls_format:
+        data = {"ca-cert.pem": data["tls.crt"], "root-cert.pem": data.get("ca.crt", "")}
+    loaded = "cacerts Secret found in config cluster" in log and "Use local CA certificate" in log
+    if not loaded or (tls_format and TLS_FORMAT_LOG not in log):
+        raise IstiodCheckError(f"{cluster}: istiod did not load the cacerts Secret as its CA: {istiod.log_tail()}")
     if data.get("root-cert.pem", "").strip() != root_pem.strip():
         raise IstiodCheckError(f"{cluster}: the cacerts root is not the stack's root certificate")
     ns, account = WORKLOADS[cluster]["account"]
@@ -643,6 +662,26 @@ def run_phase(env: Env, work: Path, charts: Path, servers: dict[str, ApiServer],
     restart("cluster-a")
     check_all()
 
+    # cert-manager's format (ca.backend cert-manager): cluster-a's cacerts as cert-manager writes it,
+    # a kubernetes.io/tls Secret (its type cannot change in place: replaced); istiod must load it
+    # as its CA (its own log line for that format) and sign with the same intermediate
+    cacerts = a.get("v1", "Secret", ISTIO_NS, "cacerts") or {}
+    data = {k: base64.b64decode(v).decode() for k, v in (cacerts.get("data") or {}).items()}
+    a.ok("DELETE", f"/api/v1/namespaces/{ISTIO_NS}/secrets/cacerts")
+    a.ok(
+        "POST",
+        f"/api/v1/namespaces/{ISTIO_NS}/secrets",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "cacerts", "namespace": ISTIO_NS},
+            "type": "kubernetes.io/tls",
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in cert_manager_cacerts(data).items()},
+        },
+    )
+    restart("cluster-a")
+    check_cacerts(istiods["cluster-a"], env.csr_client, root_pem, work)
+
     for i in istiods.values():
         i.stop()
     env.pulumi(project, "destroy", "--yes", "--skip-preview", "--exclude-protected", program=True)
@@ -657,5 +696,6 @@ def run_phase(env: Env, work: Path, charts: Path, servers: dict[str, ApiServer],
         f"({', '.join(f'{c}<-{o}' for c in CLUSTERS for o in CLUSTERS if o != c)}), reader refused "
         f"{refusals} writes/tokens/RBAC reads (Secrets readable: Istio's rule), "
         f"{configs} Istio objects in istiod's config store; faults caught: {', '.join(caught)}; "
-        f"restored by pulumi up; {ISTIO_NS} deleted on destroy ({time.monotonic() - t0:.0f} s)"
+        f"restored by pulumi up; cert-manager's kubernetes.io/tls cacerts loaded (cluster-a); "
+        f"{ISTIO_NS} deleted on destroy ({time.monotonic() - t0:.0f} s)"
     )
