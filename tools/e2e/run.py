@@ -1095,6 +1095,7 @@ def fault_interrupted_up(env: Env, project: Path, servers: dict[str, ApiServer],
 
     code, out = env.pulumi_watch(project, ["up", "--yes", "--skip-preview"], kill_after_some)
     expect(code == -signal.SIGKILL, f"the up to interrupt was not killed (exit {code}):\n{out[-1500:]}")
+    emptied = empty_sidecars(env)
     raw = json.loads(env.pulumi(project, "stack", "export", "--stack", MESH_STACK))["deployment"]
     pending = [p["resource"]["urn"].split("::")[-1] for p in raw.get("pending_operations") or []]
     # the next up refuses while the killed one's lock is there
@@ -1105,7 +1106,42 @@ def fault_interrupted_up(env: Env, project: Path, servers: dict[str, ApiServer],
     env.pulumi(project, "up", "--yes", "--skip-preview", program=True)
     check_served(servers, added, CLUSTERS)
     count = check_no_orphans(env, project, servers, CLUSTERS, added)
-    return f"killed after {len(created)} of cluster-c's objects, {len(pending)} pending, {count} objects converged"
+    check_sidecar_step(env, project)
+    sidecar = f", the kill emptied {', '.join(emptied)}: removed (runbook)" if emptied else ""
+    return (
+        f"killed after {len(created)} of cluster-c's objects, {len(pending)} pending{sidecar}, "
+        f"{count} objects converged"
+    )
+
+
+def check_sidecar_step(env: Env, project: Path) -> None:
+    """The runbook's step for an emptied checkpoint sidecar, whether or not this run's kill emptied
+    one: with `<stack>.json.attrs` empty every command fails with "failed to load checkpoint: EOF";
+    once `empty_sidecars` removed it, the checkpoint reads whole again."""
+    (attrs,) = (env.work / "state" / ".pulumi").rglob(f"{MESH_STACK}.json.attrs")
+    attrs.write_bytes(b"")
+    code, out, err = env.pulumi_status(project, "stack", "export", "--stack", MESH_STACK)
+    expect(
+        code != 0 and "failed to load checkpoint: EOF" in out + err,
+        f"an empty {attrs.name} did not stop `pulumi stack export` as the runbook says (exit {code}): {err[-300:]}",
+    )
+    expect(empty_sidecars(env) == [attrs.name], f"the runbook step did not remove the empty {attrs.name}")
+    raw = json.loads(env.pulumi(project, "stack", "export", "--stack", MESH_STACK))["deployment"]
+    expect(not raw.get("pending_operations"), "the checkpoint read after the sidecar's removal has pending operations")
+
+
+def empty_sidecars(env: Env) -> list[str]:
+    """docs/runbook.md "An interrupted `pulumi up`", step 2: a file backend writes a checkpoint's
+    metadata sidecar `<stack>.json.attrs` in place (gocloud's fileblob: create, then write) before it
+    renames the new checkpoint into place; a kill between the two leaves it empty, and every command
+    then fails with "failed to load checkpoint: EOF". The checkpoint itself is whole (the last one
+    renamed into place); the empty sidecar is removed, as the runbook says. Returns their names."""
+    removed = []
+    for attrs in sorted((env.work / "state" / ".pulumi").rglob("*.attrs")):
+        if attrs.stat().st_size == 0:
+            attrs.unlink()
+            removed.append(attrs.name)
+    return removed
 
 
 def fault_drift(env: Env, project: Path, servers: dict[str, ApiServer], added: Expected) -> None:
