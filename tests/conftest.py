@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -43,6 +44,62 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 
 Mutation = Callable[[dict[str, Any]], None]
+
+
+def config_problems(stack: str, mutate: Mutation) -> list[str]:
+    """The configuration's refusals (stacks.config.load.parse_config) of a mutated copy of a stack
+    file's `meshbridge:*` values; [] when it is accepted."""
+    from stacks.config.load import parse_config
+    from stacks.config.problems import ConfigError
+
+    doc = stack_config(stack)["config"]
+    mutate(doc)
+    raw = {k.split(":", 1)[1]: v for k, v in doc.items() if k.startswith("meshbridge:")}
+    try:
+        parse_config(raw, PROJECT)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def synth_refusal(tmp_path: Path, stack: str, mutate: Mutation) -> str:
+    """`python -m synth` on a mutated copy of a stack file must refuse it as a user sees it: exit 2,
+    no traceback, nothing written. Returns its standard error (the refusals)."""
+    doc = stack_config(stack)
+    mutate(doc["config"])
+    stack_file = tmp_path / f"Pulumi.{stack}.yaml"
+    stack_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    out = tmp_path / "o"
+    proc = subprocess.run(
+        [sys.executable, "-m", "synth", "--stack", stack, "--config-file", str(stack_file), "--out", str(out)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not out.exists()
+    return proc.stderr
+
+
+def edit(tree: Path, rel: str, change: Mutation) -> None:
+    """Change the object `clusters/<rel>` of a synth tree in place."""
+    path = tree / "clusters" / rel
+    obj = yaml.safe_load(path.read_text())
+    change(obj)
+    path.write_text(yaml.safe_dump(obj))
+
+
+def judge_fault(judge: Path, tree: Path, tmp_path: Path, rel: str, change: Mutation) -> str:
+    """The judge on a copy of `tree` whose object `clusters/<rel>` was changed: it must fail (exit 1).
+    Returns its report."""
+    copy_ = tmp_path / "tree"
+    shutil.copytree(tree, copy_)
+    edit(copy_, rel, change)
+    proc = run_judge(judge, copy_)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    return proc.stdout
 
 
 def set_at(path: list[Any], value: Any) -> Mutation:

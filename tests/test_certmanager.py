@@ -6,25 +6,27 @@ its pinned module (with faults in a copy of the tree)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from policy.rules import ca_key_strength
-from stacks.config.load import parse_config
-from stacks.config.problems import ConfigError
 from synth.check import check_paths, extract_objects
 from synth.engine import SynthResult, run_program, unwrap
 from synth.render import helm_releases, write_tree
-from tests.conftest import PROJECT, cluster_objects, run_judge, run_variant, stack_config
+from tests.conftest import (
+    cluster_objects,
+    config_problems,
+    judge_fault,
+    run_judge,
+    run_variant,
+    stack_config,
+    synth_refusal,
+)
 from tests.test_policy import as_policy_resources
-from tests.test_verify import edit
 from tests.validators import validate_object
 
 STACK = "certmanager"
@@ -46,17 +48,6 @@ def _kind(result: SynthResult, cluster: str, kind: str) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------- refusals
-
-
-def _problems(mutate: Callable[[dict[str, Any]], None]) -> list[str]:
-    doc = stack_config(STACK)["config"]
-    mutate(doc)
-    raw = {k.split(":", 1)[1]: v for k, v in doc.items() if k.startswith("meshbridge:")}
-    try:
-        parse_config(raw, PROJECT)
-    except ConfigError as exc:
-        return exc.problems
-    return []
 
 
 def _cm(doc: dict[str, Any]) -> dict[str, Any]:
@@ -156,40 +147,17 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 def test_a_cert_manager_mistake_is_refused_with_its_key_path(
     mutate: Callable[[dict[str, Any]], None], path: str
 ) -> None:
-    problems = _problems(mutate)
+    problems = config_problems(STACK, mutate)
     assert any(line.startswith(path) for line in problems), problems
 
 
 def test_the_worked_example_is_accepted() -> None:
-    assert _problems(lambda d: None) == []
+    assert config_problems(STACK, lambda d: None) == []
 
 
 def test_a_refusal_stops_synth_with_exit_2_and_no_traceback(tmp_path: Path) -> None:
-    doc = stack_config(STACK)
-    doc["config"][CA]["roots"] = [{"name": "root"}]
-    stack_file = tmp_path / f"Pulumi.{STACK}.yaml"
-    stack_file.write_text(yaml.safe_dump(doc, sort_keys=False))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synth",
-            "--stack",
-            STACK,
-            "--config-file",
-            str(stack_file),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert f"{CA}.roots: only with {CA}.backend pulumi-tls" in proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
-    assert not (tmp_path / "o").exists()
+    stderr = synth_refusal(tmp_path, STACK, lambda d: d[CA].update(roots=[{"name": "root"}]))
+    assert f"{CA}.roots: only with {CA}.backend pulumi-tls" in stderr
 
 
 # ---------------------------------------------------------------------------- what is rendered
@@ -323,19 +291,10 @@ def test_the_judge_renders_cert_managers_chart_and_judges_every_path(judge: Path
     assert not [n for n in names if n.startswith("job.")]
 
 
-def _fault(judge: Path, tree0: Path, tmp_path: Path, rel: str, change: Callable[[dict[str, Any]], None]) -> str:
-    tree = tmp_path / "tree"
-    shutil.copytree(tree0, tree)
-    edit(tree, rel, change)
-    proc = run_judge(judge, tree)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    return proc.stdout
-
-
 def test_the_judge_fails_a_chart_without_cert_managers_crds(
     judge: Path, certmanager_tree: Path, tmp_path: Path
 ) -> None:
-    out = _fault(
+    out = judge_fault(
         judge, certmanager_tree, tmp_path, "orders-use1/helm/cert-manager.yaml", lambda r: r["values"].pop("crds")
     )
     assert (
@@ -345,7 +304,7 @@ def test_the_judge_fails_a_chart_without_cert_managers_crds(
 
 
 def test_the_judge_renders_the_pinned_version_only(judge: Path, certmanager_tree: Path, tmp_path: Path) -> None:
-    out = _fault(
+    out = judge_fault(
         judge, certmanager_tree, tmp_path, "shop-euw1/helm/cert-manager.yaml", lambda r: r.update(version="v1.18.0")
     )
     assert (
@@ -357,7 +316,7 @@ def test_the_judge_renders_the_pinned_version_only(judge: Path, certmanager_tree
 def test_the_judge_fails_values_cert_managers_schema_refuses(
     judge: Path, certmanager_tree: Path, tmp_path: Path
 ) -> None:
-    out = _fault(
+    out = judge_fault(
         judge,
         certmanager_tree,
         tmp_path,

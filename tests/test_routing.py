@@ -5,23 +5,26 @@ Istio judge on Pulumi.routing.yaml and on faults in a copy of its tree)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from stacks.config.load import parse_config
-from stacks.config.problems import ConfigError
 from stacks.config.routing import probes
 from synth.engine import SynthResult, run_program
 from synth.render import write_tree
-from tests.conftest import PROJECT, cluster_objects, run_judge, run_variant, stack_config
-from tests.test_verify import edit
+from tests.conftest import (
+    PROJECT,
+    cluster_objects,
+    config_problems,
+    judge_fault,
+    run_judge,
+    run_variant,
+    stack_config,
+    synth_refusal,
+)
 
 VS = "web-usw2/virtualservice.istio-system.payments.pay.svc.cluster.local.yaml"
 DR = "web-usw2/destinationrule.istio-system.payments.pay.svc.cluster.local.yaml"
@@ -35,11 +38,7 @@ def _raw(mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
 
 
 def _problems(mutate: Callable[[dict[str, Any]], None]) -> list[str]:
-    try:
-        parse_config(_raw(mutate), PROJECT)
-    except ConfigError as exc:
-        return exc.problems
-    return []
+    return config_problems("routing", mutate)
 
 
 def _routing(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -166,31 +165,11 @@ def test_the_worked_example_is_accepted() -> None:
 
 
 def test_a_routing_mistake_stops_synth_with_exit_2_and_no_traceback(tmp_path: Path) -> None:
-    doc = stack_config("routing")
-    _routing(doc["config"])[3]["weights"] = {"pay-use1": 50, "pay-use2": 40}
-    stack_file = tmp_path / "Pulumi.routing.yaml"
-    stack_file.write_text(yaml.safe_dump(doc, sort_keys=False))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synth",
-            "--stack",
-            "routing",
-            "--config-file",
-            str(stack_file),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert f"{R}[3].weights: the weights add up to 90, not 100" in proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
-    assert not (tmp_path / "o").exists()
+    def mutate(doc: dict[str, Any]) -> None:
+        _routing(doc)[3]["weights"] = {"pay-use1": 50, "pay-use2": 40}
+
+    stderr = synth_refusal(tmp_path, "routing", mutate)
+    assert f"{R}[3].weights: the weights add up to 90, not 100" in stderr
 
 
 def test_a_distributed_virtualservice_on_a_routed_host_is_refused() -> None:
@@ -347,15 +326,6 @@ def test_pilot_computes_every_rule_as_configured(judge: Path, routing_tree: Path
     )
 
 
-def _fault(judge: Path, routing_tree: Path, tmp_path: Path, rel: str, change: Callable[[dict[str, Any]], None]) -> str:
-    tree = tmp_path / "tree"
-    shutil.copytree(routing_tree, tree)
-    edit(tree, rel, change)
-    proc = run_judge(judge, tree)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    return proc.stdout
-
-
 def _swap_weights(obj: dict[str, Any]) -> None:
     obj["spec"]["http"][3]["route"][0]["weight"], obj["spec"]["http"][3]["route"][1]["weight"] = 10, 90
 
@@ -421,6 +391,6 @@ def test_a_routing_fault_is_caught_by_pilot_and_names_the_route(
     tmp_path: Path,
 ) -> None:
     rel, change, expected = FAULTS[fault]
-    out = _fault(judge, routing_tree, tmp_path, rel, change)
+    out = judge_fault(judge, routing_tree, tmp_path, rel, change)
     assert expected in out, out
     assert "web-usw2 -> payments.pay.svc.cluster.local" in out

@@ -19,7 +19,7 @@ import yaml
 
 from synth.engine import SynthResult, run_program
 from synth.render import write_tree
-from tests.conftest import run_judge, stacks
+from tests.conftest import edit, run_judge, stacks
 from tests.validators import validate_object
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,13 +73,6 @@ def test_every_stack_passes_the_judge_and_its_real_charts_are_valid(stack: str, 
     assert files
     problems = [p for f in files for p in validate_object(yaml.safe_load(f.read_text()))]
     assert problems == [], problems
-
-
-def edit(tree: Path, rel: str, change: Callable[[dict[str, Any]], None]) -> None:
-    path = tree / "clusters" / rel
-    obj = yaml.safe_load(path.read_text())
-    change(obj)
-    path.write_text(yaml.safe_dump(obj))
 
 
 def add(tree: Path, rel: str, obj: dict[str, Any]) -> None:

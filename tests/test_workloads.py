@@ -6,22 +6,21 @@ outputs a VM's bootstrap reads, and the Istio judge on Pulumi.vm.yaml and on fau
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from stacks.config.load import parse_config
-from stacks.config.problems import ConfigError
 from synth.engine import SynthResult, run_program, unwrap
 from synth.render import redact, write_tree
-from tests.conftest import PROJECT, cluster_objects, run_judge, stack_config
-from tests.test_verify import edit
+from tests.conftest import (
+    cluster_objects,
+    config_problems,
+    judge_fault,
+    run_judge,
+    synth_refusal,
+)
 from tests.validators import validate_object
 
 STACK = "vm"
@@ -36,17 +35,6 @@ def vm() -> SynthResult:
     result = run_program(STACK)
     assert result.ok, result.errors
     return result
-
-
-def _problems(mutate: Callable[[dict[str, Any]], None]) -> list[str]:
-    doc = stack_config(STACK)["config"]
-    mutate(doc)
-    raw = {k.split(":", 1)[1]: v for k, v in doc.items() if k.startswith("meshbridge:")}
-    try:
-        parse_config(raw, PROJECT)
-    except ConfigError as exc:
-        return exc.problems
-    return []
 
 
 def _w(doc: dict[str, Any]) -> dict[str, Any]:
@@ -110,39 +98,17 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 
 @pytest.mark.parametrize(("mutate", "path"), [(m, p) for _, m, p in REFUSED], ids=[i for i, _, _ in REFUSED])
 def test_a_workload_mistake_is_refused_with_its_key_path(mutate: Callable[[dict[str, Any]], None], path: str) -> None:
-    problems = _problems(mutate)
+    problems = config_problems(STACK, mutate)
     assert any(line.startswith(path) for line in problems), problems
 
 
 def test_the_worked_example_is_accepted() -> None:
-    assert _problems(lambda d: None) == []
+    assert config_problems(STACK, lambda d: None) == []
 
 
 def test_a_refusal_stops_synth_with_exit_2_and_no_traceback(tmp_path: Path) -> None:
-    doc = stack_config(STACK)
-    _inst(doc["config"])["address"] = "10.200.0.5"
-    stack_file = tmp_path / f"Pulumi.{STACK}.yaml"
-    stack_file.write_text(yaml.safe_dump(doc, sort_keys=False))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synth",
-            "--stack",
-            STACK,
-            "--config-file",
-            str(stack_file),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert f"{W}.instances[0].address: 10.200.0.5 is not in ledger-use1's VPC (10.100.0.0/16)" in proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
+    stderr = synth_refusal(tmp_path, STACK, lambda d: _inst(d).update(address="10.200.0.5"))
+    assert f"{W}.instances[0].address: 10.200.0.5 is not in ledger-use1's VPC (10.100.0.0/16)" in stderr
 
 
 def _kind(result: SynthResult, kind: str, cluster: str = "ledger-use1") -> list[dict[str, Any]]:
@@ -237,17 +203,8 @@ def test_pilot_puts_the_vms_behind_the_gateway_and_their_sidecar_admits_the_cons
     assert "istio judge: 1 of 1 declared paths computed by pilot as declared, 0 problems" in proc.stdout
 
 
-def _fault(judge: Path, vm_tree: Path, tmp_path: Path, rel: str, change: Callable[[dict[str, Any]], None]) -> str:
-    tree = tmp_path / "tree"
-    shutil.copytree(vm_tree, tree)
-    edit(tree, rel, change)
-    proc = run_judge(judge, tree)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    return proc.stdout
-
-
 def test_a_vm_the_service_does_not_select_fails_the_path(judge: Path, vm_tree: Path, tmp_path: Path) -> None:
-    out = _fault(judge, vm_tree, tmp_path, ENTRY, lambda o: o["spec"]["labels"].update(app="ledger-old"))
+    out = judge_fault(judge, vm_tree, tmp_path, ENTRY, lambda o: o["spec"]["labels"].update(app="ledger-old"))
     assert (
         "link producer Service ledger/ledger: gateway cluster outbound_.8080_._.ledger.ledger.svc.cluster.local" in out
     )
@@ -255,7 +212,7 @@ def test_a_vm_the_service_does_not_select_fails_the_path(judge: Path, vm_tree: P
 
 
 def test_a_vm_in_another_locality_fails_the_path(judge: Path, vm_tree: Path, tmp_path: Path) -> None:
-    out = _fault(judge, vm_tree, tmp_path, ENTRY, lambda o: o["spec"].update(locality="us-east-1/us-east-1c"))
+    out = judge_fault(judge, vm_tree, tmp_path, ENTRY, lambda o: o["spec"].update(locality="us-east-1/us-east-1c"))
     assert (
         "link WorkloadEntry ledger/10.100.12.34: gateway cluster outbound_.8080_._.ledger.ledger.svc.cluster.local has "
         'the VM in locality "us-east-1/us-east-1c", expected "us-east-1/us-east-1a"' in out
@@ -263,7 +220,7 @@ def test_a_vm_in_another_locality_fails_the_path(judge: Path, vm_tree: Path, tmp
 
 
 def test_a_policy_that_misses_the_vms_fails_the_path(judge: Path, vm_tree: Path, tmp_path: Path) -> None:
-    out = _fault(
+    out = judge_fault(
         judge,
         vm_tree,
         tmp_path,
