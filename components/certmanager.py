@@ -47,6 +47,8 @@ CA_ISSUER_NAME = "meshbridge-mesh-root"
 # cert-manager key usages of an Istio intermediate (no extended key usage, as in components/pki.py)
 INTERMEDIATE_USAGES = ["cert sign", "digital signature", "key encipherment"]
 LABELS = {**MANAGED_BY, PART_OF_LABEL: "meshbridge-pki"}
+# the SHA-256 of the root the Certificate chains to (`synth --check` compares it between clusters)
+ROOT_FINGERPRINT_ANNOTATION = "meshbridge.io/root-sha256"
 
 
 def chart_values() -> dict[str, Any]:
@@ -127,9 +129,6 @@ class ClusterCaArgs:
     root_fingerprint: str = ""
     # what must exist before the Certificate: cert-manager's chart (its CRDs and webhook)
     depends_on: tuple[Dependency, ...] = ()
-
-
-ROOT_FINGERPRINT_ANNOTATION = "meshbridge.io/root-sha256"
 
 
 def private_key_spec(key: KeySpec) -> dict[str, Any]:

@@ -93,6 +93,11 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "meshbridge:workloads[1].name: ledger-vms is given twice",
     ),
     ("unknown-key", lambda d: _w(d).update(network="vm-net"), f"{W}.network: unknown key"),
+    (
+        "two-services",
+        lambda d: d["meshbridge:services"].append({**_s(d), "name": "ledger-admin"}),
+        "meshbridge:services[1].workloadGroup: ledger-vms already backs ledger/ledger",
+    ),
 ]
 
 

@@ -466,8 +466,8 @@ def root_pem_problem(pem: str) -> Optional[str]:
 
 def workload_problems(cfg: MeshConfig) -> list[str]:
     """Each workload group (VMs joining the mesh) in a known cluster with an istiod of its own, its
-    instances in that cluster's VPC and zones of its region, once each; each backs exactly the
-    services that name it, which match its namespace, cluster, labels and service account."""
+    instances in that cluster's VPC and zones of its region, once each; each backs exactly one
+    service, which names it and matches its namespace, cluster, labels and service account."""
     p: list[str] = []
     names = [w.name for w in cfg.workloads]
     known = {c.name for c in cfg.clusters}
@@ -503,7 +503,12 @@ def workload_problems(cfg: MeshConfig) -> list[str]:
             p.append(
                 f"{at}: no meshbridge:services entry names it in workloadGroup (a group backs an exported service)"
             )
-        for k, s in backed:
+        for k, _ in backed[1:]:
+            p.append(
+                f"meshbridge:services[{k}].workloadGroup: {w.name} already backs {backed[0][1].key}; a workload "
+                "group backs one service (its Service selects the group's VMs)"
+            )
+        for k, s in backed[:1]:
             sat = f"meshbridge:services[{k}]"
             if s.namespace != w.namespace:
                 p.append(f"{sat}.workloadGroup: {w.name} is in namespace {w.namespace}, the service in {s.namespace}")
