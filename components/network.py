@@ -117,6 +117,9 @@ class PrivateGatewayArgs:
     # primary-remote's primary: the NLB also carries istiod's ports (ISTIOD_PORTS) to the gateway,
     # which passes them to istiod (the remotes' proxies and API servers use them)
     istiod_ports: bool = False
+    # routed: the consumers' VPCs are admitted on istiod's ports too (primary-remote's primary: the
+    # remotes' proxies and API servers); otherwise only on the gateway port
+    istiod_for_consumers: bool = False
     # VMs of the producer's VPC that join the mesh here (meshbridge:workloads): admitted on 15012
     istiod_clients: Sequence[str] = ()
 
@@ -169,7 +172,10 @@ class PrivateGateway(pulumi.ComponentResource):
         if not privatelink:
             # routed: the consumers' pods connect to the NLB directly from their VPC CIDRs (for
             # primary-remote's primary also the remotes' proxies on 15012 and API servers on 443)
-            listened = [GATEWAY_PORT, *(sorted(ISTIOD_PORTS) if args.istiod_ports else [])]
+            listened = [
+                GATEWAY_PORT,
+                *(sorted(ISTIOD_PORTS) if args.istiod_ports and args.istiod_for_consumers else []),
+            ]
             for port in listened:
                 what = "east-west gateway" if port == GATEWAY_PORT else "istiod"
                 for consumer in args.consumers:

@@ -178,6 +178,7 @@ def wire_network(cfg: MeshConfig, clusters: Clusters) -> Network:
                 k8s_provider=cluster.k8s_provider,
                 istio_namespace=cluster.istio_namespace,
                 istiod_ports=cfg.exposes_istiod(producer),
+                istiod_for_consumers=cfg.mesh.model == "primary-remote" and producer == cfg.mesh.primary_cluster,
                 istiod_clients=cfg.istiod_clients(producer),
             ),
             opts=pulumi.ResourceOptions(parent=cluster),

@@ -19,6 +19,7 @@ from tests.conftest import (
     config_problems,
     judge_fault,
     run_judge,
+    run_variant,
     synth_refusal,
 )
 from tests.validators import validate_object
@@ -233,3 +234,17 @@ def test_a_policy_that_misses_the_vms_fails_the_path(judge: Path, vm_tree: Path,
         lambda o: o["spec"]["rules"][0]["from"][0]["source"].update(principals=["cluster.local/ns/app/sa/other"]),
     )
     assert "ledger-use1: ledger/ledger port 8080 (producer sidecar): link AuthorizationPolicy ledger" in out
+
+
+def test_routed_consumers_reach_the_gateway_port_only_and_the_vms_istiod(tmp_path: Path) -> None:
+    # routed: the consumers' pods connect to the NLB from their VPC; they need the gateway port, not
+    # istiod's (that is for primary-remote's remotes), while the VMs reach istiod on 15012
+    result = run_variant(tmp_path, lambda d: d["meshbridge:mesh"].update(connectivity="routed"), STACK)
+    assert result.ok, result.errors
+    rules = [
+        redact(r.inputs)
+        for r in result.registrations
+        if r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and "-nlb-in-" in r.name
+    ]
+    admitted = sorted((r["cidrIpv4"], r["fromPort"]) for r in rules)
+    assert admitted == [("10.100.12.34/32", 15012), ("10.100.44.21/32", 15012), ("10.110.0.0/16", 15443)]
