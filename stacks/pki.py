@@ -99,6 +99,7 @@ def wire_cert_manager(cfg: MeshConfig, clusters: Clusters) -> Pki:
     issuer = cm.issuer
     ref = IssuerRef(name=issuer.name, kind=issuer.kind, group=issuer.group) if issuer.name and issuer.kind else None
     fingerprint = root_fingerprint(cm.root_certificate_pem)
+    key = ca_key(cfg)
     for spec in cfg.clusters:
         cluster = clusters[spec.name]
         after: tuple[Any, ...] = ()
@@ -119,7 +120,7 @@ def wire_cert_manager(cfg: MeshConfig, clusters: Clusters) -> Pki:
             names.cacerts(spec.name),
             ClusterCaArgs(
                 cluster=spec.name,
-                key=ca_key(cfg),
+                key=key,
                 organization=cfg.ca.organization,
                 validity_hours=cfg.ca.intermediate_validity_hours,
                 renew_before_hours=cfg.ca.early_renewal_hours,

@@ -166,6 +166,9 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
     for s in config.services:
         ports = [{"name": p.name, "port": p.port, "targetPort": p.target, "protocol": p.protocol} for p in s.ports]
         san = [f"spiffe://{td}/ns/{s.namespace}/sa/{s.sa}"]
+        vms = _vms(config, s)
+        # what each path to a VM-backed service expects behind the producer's gateway
+        path_vms = {"vms": [{k: v[k] for k in ("address", "locality")} for v in vms["vms"]]} if vms else {}
         for producer in s.exported_from:
             workloads.append(
                 {
@@ -176,7 +179,7 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
                     "selector": s.workload_selector,
                     "ports": ports,
                     "pods": _pods(s),
-                    **_vms(config, s),
+                    **vms,
                 }
             )
             for p in s.ports:
@@ -224,15 +227,7 @@ def declaration(stack: str, config: MeshConfig, outputs: Mapping[str, Any]) -> d
                                 "producerPort": p.port,
                                 "targetPort": p.target,
                                 "pods": pods,
-                                **(
-                                    {
-                                        "vms": [
-                                            {k: v[k] for k in ("address", "locality")} for v in _vms(config, s)["vms"]
-                                        ]
-                                    }
-                                    if s.workload_group
-                                    else {}
-                                ),
+                                **path_vms,
                                 "sni": f"outbound_.{p.port}_._.{real}",
                                 "san": san,
                                 "gatewayAddress": _gateway_address(outs, cons.cluster, producer),

@@ -56,7 +56,7 @@ def _cm(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _self_signed_leaf() -> str:
-    """A certificate that is no CA (basicConstraints absent), made here with openssl."""
+    """A certificate that is no CA (basicConstraints CA:FALSE), made here with openssl."""
     return subprocess.run(
         [
             "openssl",
