@@ -49,6 +49,9 @@ INTERMEDIATE_USAGES = ["cert sign", "digital signature", "key encipherment"]
 LABELS = {**MANAGED_BY, PART_OF_LABEL: "meshbridge-pki"}
 # the SHA-256 of the root the Certificate chains to (`synth --check` compares it between clusters)
 ROOT_FINGERPRINT_ANNOTATION = "meshbridge.io/root-sha256"
+# ca.backend aws-pca: the AWS Private CA that signs the Certificate (its root, when meshbridge creates
+# it, is known only once created)
+ROOT_CA_ARN_ANNOTATION = "meshbridge.io/root-ca-arn"
 
 
 def chart_values() -> dict[str, Any]:
@@ -125,8 +128,10 @@ class ClusterCaArgs:
     # the issuer of an existing one; None: a CA Issuer in istio-system reading `ca_secret_name`
     issuer: Optional[IssuerRef] = None
     ca_secret_name: Optional[str] = None
-    # the root's SHA-256 fingerprint: an annotation of the Certificate (`synth --check` compares clusters)
+    # the root's SHA-256 fingerprint, or (aws-pca) the CA's ARN: annotations of the Certificate
+    # (`synth --check` compares clusters)
     root_fingerprint: str = ""
+    root_ca_arn: Optional[pulumi.Input[str]] = None
     # what must exist before the Certificate: cert-manager's chart (its CRDs and webhook)
     depends_on: tuple[Dependency, ...] = ()
 
@@ -187,7 +192,11 @@ class ClusterCa(pulumi.ComponentResource):
                 name=CERTIFICATE_NAME,
                 namespace=ISTIO_NAMESPACE,
                 labels=dict(LABELS),
-                annotations={**WAIT_FOR_READY, ROOT_FINGERPRINT_ANNOTATION: args.root_fingerprint},
+                annotations={
+                    **WAIT_FOR_READY,
+                    **({ROOT_FINGERPRINT_ANNOTATION: args.root_fingerprint} if args.root_fingerprint else {}),
+                    **({ROOT_CA_ARN_ANNOTATION: args.root_ca_arn} if args.root_ca_arn is not None else {}),
+                },
             ),
             spec=certificate_spec(args, issuer),
             opts=child_opts(self, args.provider, depends_on=after),

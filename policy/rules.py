@@ -8,6 +8,7 @@ resources and with everything synth registers for each stack.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -24,6 +25,10 @@ ENDPOINT_SERVICE = "aws:ec2/vpcEndpointService:VpcEndpointService"
 ENDPOINT_SERVICE_PRINCIPAL = "aws:ec2/vpcEndpointServiceAllowedPrinciple:VpcEndpointServiceAllowedPrinciple"
 PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 ROOT_CA = "meshbridge:pki:RootCa"
+PCA_AUTHORITY = "aws:acmpca/certificateAuthority:CertificateAuthority"
+# AWS Private CA key algorithms at least as strong as RSA 2048 / ECDSA P256
+PCA_STRONG_KEYS = ("RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1", "EC_secp384r1")
+IAM_ROLE = "aws:iam/role:Role"
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,11 @@ def root_sidecar_keeps_all_namespaces(r: Res) -> list[str]:
 def ca_key_strength(r: Res) -> list[str]:
     if r.kind == "Certificate" and str(r.props.get("apiVersion", "")).startswith("cert-manager.io/"):
         return issued_ca_key_strength(r)
+    if r.type == PCA_AUTHORITY:
+        algorithm = (r.props.get("certificateAuthorityConfiguration") or {}).get("keyAlgorithm")
+        if algorithm not in PCA_STRONG_KEYS:
+            return [f"AWS Private CA {r.name} uses key algorithm {algorithm}; at least RSA_2048 or EC_prime256v1"]
+        return []
     if r.type != PRIVATE_KEY:
         return []
     algorithm = r.props.get("algorithm")
@@ -228,7 +238,37 @@ def issued_ca_key_strength(r: Res) -> list[str]:
 def root_key_protected(r: Res) -> list[str]:
     if r.type == PRIVATE_KEY and f"{ROOT_CA}$" in r.urn and not r.protect:
         return [f"root CA key {r.name} must be protected (meshbridge:ca.protectRoot: true)"]
+    if r.type == PCA_AUTHORITY and r.props.get("type") == "ROOT" and not r.protect:
+        return [f"root CA {r.name} in AWS Private CA must be protected (meshbridge:ca.protectRoot: true)"]
     return []
+
+
+def web_identity_scoped(r: Res) -> list[str]:
+    """A role that trusts an OIDC provider (IRSA) admits one ServiceAccount, for STS only: `:sub`
+    and `:aud` compared with StringEquals (a role trusting the provider alone admits every pod of
+    the cluster)."""
+    if r.type != IAM_ROLE:
+        return []
+    try:
+        document = json.loads(str(r.props.get("assumeRolePolicy") or "{}"))
+    except json.JSONDecodeError:
+        return []
+    statements = document.get("Statement") or []
+    found = []
+    for n, st in enumerate(statements if isinstance(statements, list) else [statements]):
+        federated = str((st.get("Principal") or {}).get("Federated") or "")
+        if st.get("Effect") != "Allow" or ":oidc-provider/" not in federated:
+            continue
+        issuer = federated.split(":oidc-provider/", 1)[1]
+        equals = (st.get("Condition") or {}).get("StringEquals") or {}
+        sub, aud = equals.get(f"{issuer}:sub"), equals.get(f"{issuer}:aud")
+        if not isinstance(sub, str) or not sub.startswith("system:serviceaccount:") or "*" in sub:
+            found.append(
+                f"role {r.name}: trust statement {n} admits more than one ServiceAccount (StringEquals {issuer}:sub)"
+            )
+        if aud != "sts.amazonaws.com":
+            found.append(f"role {r.name}: trust statement {n} does not require the audience sts.amazonaws.com")
+    return found
 
 
 def strict_mtls_in_production(resources: list[Res]) -> list[str]:
@@ -314,6 +354,10 @@ RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
     ),
     "ca-key-strength": ("CA keys are at least RSA 2048 or ECDSA P256.", ca_key_strength),
     "root-ca-key-protected": ("The root CA key is protected.", root_key_protected),
+    "web-identity-scoped": (
+        "An IAM role that trusts a cluster's OIDC provider admits one ServiceAccount, for STS only.",
+        web_identity_scoped,
+    ),
     "intermediate-ca-expiry": (
         f"No intermediate CA expires within {EXPIRY_WARNING_DAYS} days (advisory).",
         intermediate_ca_expiry,

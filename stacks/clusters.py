@@ -35,6 +35,8 @@ class ClusterInputs:
     # the API server as other clusters' istiod reach it (discovery models), when configured
     api_server_endpoint: Optional[pulumi.Input[str]] = None
     api_server_ca: Optional[pulumi.Input[str]] = None
+    # the cluster's IAM OIDC provider (IRSA), when configured (ca.backend aws-pca)
+    oidc_provider_arn: Optional[pulumi.Input[str]] = None
 
 
 @dataclass
@@ -82,6 +84,7 @@ def resolve_inputs(refs: dict[str, pulumi.StackReference], spec: ClusterSpec, aw
         kubeconfig=kubeconfig,
         api_server_endpoint=_optional(refs, spec, spec.api_server.endpoint, "api_server_endpoint"),
         api_server_ca=_optional(refs, spec, spec.api_server.ca_data, "api_server_ca"),
+        oidc_provider_arn=_optional(refs, spec, spec.aws.oidc_provider_arn, "oidc_provider_arn") if aws else None,
     )
 
 

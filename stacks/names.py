@@ -41,6 +41,26 @@ def cert_manager(cluster: str) -> str:
     return f"{cluster}-cert-manager"
 
 
+def private_root_ca() -> str:
+    """`PrivateRootCa` (ca.backend aws-pca): the mesh's root CA in AWS Private CA."""
+    return "mesh-private-root-ca"
+
+
+def pca_access_policy() -> str:
+    """`CaAccessPolicy` (ca.backend aws-pca): the root CA's resource policy."""
+    return "mesh-private-root-ca-access"
+
+
+def pca_issuer(cluster: str) -> str:
+    """`PcaIssuer` (aws-privateca-issuer's chart and AWSPCAClusterIssuer) of one cluster."""
+    return f"{cluster}-aws-pca-issuer"
+
+
+def pca_issuer_role(cluster: str) -> str:
+    """`PcaIssuerRole` (aws-privateca-issuer's IAM role) of one cluster."""
+    return f"{cluster}-aws-pca-issuer-role"
+
+
 def control_plane(cluster: str) -> str:
     """`IstioControlPlane` of one cluster."""
     return f"{cluster}-istio"

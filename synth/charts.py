@@ -1,12 +1,17 @@
 """Charts and CRDs of the projects meshbridge installs besides Istio, from their pinned Go modules.
 
-cert-manager's chart and CRDs are in its Go module (`deploy/charts/cert-manager`, `deploy/crds`),
-which the Go module proxy serves; the chart's `Chart.yaml` is made by cert-manager's release tool
-from `Chart.template.yaml` (version and appVersion `v0.0.0`, a prerelease placeholder), which is
-what `prepare` does here. The result is cached outside the work tree, one folder per version:
+- cert-manager's chart and CRDs are in its Go module (`deploy/charts/cert-manager`, `deploy/crds`),
+  which the Go module proxy serves; the chart's `Chart.yaml` is made by cert-manager's release tool
+  from `Chart.template.yaml` (version and appVersion `v0.0.0`, a prerelease placeholder).
+- aws-privateca-issuer's chart is in its Go module (`charts/aws-pca-issuer`, CRDs in its `crds/`);
+  its release workflow (.github/workflows/on-release.yml) publishes it with chart and app version
+  set to the release tag, while the tagged `Chart.yaml` keeps an older number (v1.9.2 at v1.11.0).
 
-    <cache>/charts/cert-manager-<version>/chart/   the chart, as `helm template` takes it
-    <cache>/charts/cert-manager-<version>/crds/    the CRDs (cert-manager.io_certificates.yaml, ...)
+`prepare` sets version and appVersion as each release does. The result is cached outside the work
+tree, one folder per chart and version:
+
+    <cache>/charts/<chart>-<version>/chart/   the chart, as `helm template` takes it
+    <cache>/charts/<chart>-<version>/crds/    the CRDs (cert-manager.io_certificates.yaml, ...)
 
 `<cache>` is $MESHBRIDGE_CACHE or ~/.cache/meshbridge (as tools/build-go.sh). The judge renders the
 chart from there (synth/verify.py passes the folder), and tests/validators.py checks cert-manager
@@ -20,11 +25,42 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from stacks.config.model import CERT_MANAGER_VERSION
+from stacks.config.model import AWS_PCA_ISSUER_VERSION, CERT_MANAGER_VERSION
 
-CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"
+
+@dataclass(frozen=True)
+class ModuleChart:
+    """A chart in a Go module: where its folder and CRDs are, which file its Chart.yaml comes from."""
+
+    name: str  # the chart's name, as a release names it
+    module: str
+    version: str  # the version meshbridge pins
+    chart_dir: str  # in the module
+    crds_dir: str  # in the module
+    chart_yaml: str  # in chart_dir: the file the release makes Chart.yaml from
+
+
+CERT_MANAGER = ModuleChart(
+    "cert-manager",
+    "github.com/cert-manager/cert-manager",
+    CERT_MANAGER_VERSION,
+    "deploy/charts/cert-manager",
+    "deploy/crds",
+    "Chart.template.yaml",
+)
+AWS_PCA_ISSUER = ModuleChart(
+    "aws-privateca-issuer",
+    "github.com/cert-manager/aws-privateca-issuer",
+    AWS_PCA_ISSUER_VERSION,
+    "charts/aws-pca-issuer",
+    "charts/aws-pca-issuer/crds",
+    "Chart.yaml",
+)
+CHARTS = (CERT_MANAGER, AWS_PCA_ISSUER)
+CERT_MANAGER_MODULE = CERT_MANAGER.module
 
 
 class ChartUnavailableError(RuntimeError):
@@ -58,12 +94,23 @@ def chart_yaml(template: str, version: str) -> str:
 
 def cert_manager(version: str = CERT_MANAGER_VERSION) -> Path:
     """The folder holding `chart/` and `crds/` of cert-manager `version` (prepared on first use)."""
-    target = cache_root() / "charts" / f"cert-manager-{version}"
+    return prepare(CERT_MANAGER, version)
+
+
+def aws_pca_issuer(version: str = AWS_PCA_ISSUER_VERSION) -> Path:
+    """The folder holding `chart/` and `crds/` of aws-privateca-issuer `version`."""
+    return prepare(AWS_PCA_ISSUER, version)
+
+
+def prepare(spec: ModuleChart, version: str) -> Path:
+    """The folder holding `chart/` and `crds/` of `spec` at `version` (prepared on first use)."""
+    target = cache_root() / "charts" / f"{spec.name}-{version}"
     if (target / "chart" / "Chart.yaml").is_file():
         return target
+    ref = f"{spec.module}@{version}"
     try:
         proc = subprocess.run(
-            ["go", "mod", "download", "-json", f"{CERT_MANAGER_MODULE}@{version}"],
+            ["go", "mod", "download", "-json", ref],
             capture_output=True,
             text=True,
             cwd=tempfile.gettempdir(),
@@ -71,20 +118,19 @@ def cert_manager(version: str = CERT_MANAGER_VERSION) -> Path:
             timeout=900,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ChartUnavailableError(f"go mod download {CERT_MANAGER_MODULE}@{version}: {exc}") from None
+        raise ChartUnavailableError(f"go mod download {ref}: {exc}") from None
     if proc.returncode != 0:
-        raise ChartUnavailableError(
-            f"go mod download {CERT_MANAGER_MODULE}@{version}: {(proc.stdout + proc.stderr).strip()}"
-        )
-    deploy = Path(json.loads(proc.stdout)["Dir"]) / "deploy"
+        raise ChartUnavailableError(f"go mod download {ref}: {(proc.stdout + proc.stderr).strip()}")
+    module = Path(json.loads(proc.stdout)["Dir"])
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=target.parent))
     try:
-        _copy_tree(deploy / "charts" / "cert-manager", tmp / "chart")
-        _copy_tree(deploy / "crds", tmp / "crds")
-        template = tmp / "chart" / "Chart.template.yaml"
-        (tmp / "chart" / "Chart.yaml").write_text(chart_yaml(template.read_text(), version))
-        template.unlink()
+        _copy_tree(module / spec.chart_dir, tmp / "chart")
+        _copy_tree(module / spec.crds_dir, tmp / "crds")
+        source = tmp / "chart" / spec.chart_yaml
+        text = chart_yaml(source.read_text(), version)
+        source.unlink()
+        (tmp / "chart" / "Chart.yaml").write_text(text)
         try:
             os.rename(tmp, target)  # atomic: a concurrent run that won keeps its own copy
         except OSError:

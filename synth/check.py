@@ -14,7 +14,7 @@ SYNTHESIZED objects along the path a request takes:
 4. the producer's `Gateway` with an AUTO_PASSTHROUGH server on 15443 whose hosts contain the real host;
 5. the producer Service and port: the declared service (config) or the synthesized per-pod Service;
 6. the producer's `AuthorizationPolicy` set admits every principal of the consumer on that port;
-7. both clusters' `cacerts` Secrets carry the same `root-cert.pem` (ca.backend cert-manager: both
+7. both clusters' `cacerts` Secrets carry the same `root-cert.pem` (ca.backend cert-manager, aws-pca: both
    clusters' Certificates writing `cacerts` are CAs, name an issuer, and name the same root).
 
 Each path gives one line: `OK` or the first broken link, naming the object that breaks it.
@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from components.certmanager import ROOT_FINGERPRINT_ANNOTATION
+from components.certmanager import ROOT_CA_ARN_ANNOTATION, ROOT_FINGERPRINT_ANNOTATION
 from components.constants import GATEWAY_PORT, ISTIO_NAMESPACE
 from stacks.config.model import MeshConfig, ServiceSpec
 from synth.engine import SynthResult, unwrap
@@ -503,9 +503,11 @@ class Checker:
                 raise BrokenLinkError(link, f"names Issuer {ref['name']}, which is not in {CACERTS[0]}")
         annotations = (certificate.get("metadata") or {}).get("annotations") or {}
         root = annotations.get(ROOT_ANNOTATION)
-        if not root:
-            raise BrokenLinkError(link, f"names no root ({ROOT_ANNOTATION})")
-        return f"sha256:{root}"
+        if root:
+            return f"sha256:{root}"
+        if annotations.get(ROOT_CA_ARN_ANNOTATION):  # aws-pca: the root CA meshbridge creates
+            return f"AWS Private CA {annotations[ROOT_CA_ARN_ANNOTATION]}"
+        raise BrokenLinkError(link, f"names no root ({ROOT_ANNOTATION} or {ROOT_CA_ARN_ANNOTATION})")
 
     # -- one path
     def remote_secret(self, consumer: str, producer: str) -> None:

@@ -21,8 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stacks.config.model import CERT_MANAGER_VERSION
-from synth.charts import ChartUnavailableError, cert_manager
+from synth.charts import CHARTS, ChartUnavailableError, prepare
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = PROJECT_DIR / "tools" / "build-verify.sh"
@@ -43,13 +42,13 @@ def judge_binary() -> Path:
 
 def extra_charts(out: Path) -> dict[str, dict[str, str]]:
     """The charts other than Istio's that the tree's releases name, as the judge's MESHBRIDGE_CHARTS
-    reads them: cert-manager's, prepared from its pinned module (synth/charts.py)."""
+    reads them: cert-manager's and aws-privateca-issuer's, prepared from their pinned modules
+    (synth/charts.py)."""
     charts: dict[str, dict[str, str]] = {}
-    for release in sorted(out.glob("clusters/*/helm/*.yaml")):
-        text = release.read_text()
-        if "\nchart: cert-manager\n" in f"\n{text}":
-            charts["cert-manager"] = {"dir": str(cert_manager() / "chart"), "version": CERT_MANAGER_VERSION}
-            break
+    releases = [f"\n{release.read_text()}" for release in sorted(out.glob("clusters/*/helm/*.yaml"))]
+    for spec in CHARTS:
+        if any(f"\nchart: {spec.name}\n" in text for text in releases):
+            charts[spec.name] = {"dir": str(prepare(spec, spec.version) / "chart"), "version": spec.version}
     return charts
 
 

@@ -129,7 +129,11 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ),
     ("version", lambda d: _cm(d)["install"].update(version="1.19.1"), f"{CA}.certManager.install.version"),
     ("unknown-key", lambda d: _cm(d).update(rootKeyPem="x"), f"{CA}.certManager.rootKeyPem"),
-    ("aws-pca", lambda d: d[CA].update(backend="aws-pca"), f"{CA}.backend"),
+    (
+        "aws-pca",
+        lambda d: d[CA].update(backend="aws-pca"),
+        f"{CA}.certManager: only with {CA}.backend cert-manager (the backend is aws-pca)",
+    ),
     (
         "namespace-istio",
         lambda d: _cm(d)["install"].update(namespace="istio-system"),

@@ -484,7 +484,7 @@ def test_traffic_policies_of_both_stacks_pass_istios_own_validation() -> None:
 def test_owned_objects_cover_everything_meshbridge_renders() -> None:
     # the ownership check must know every object meshbridge creates, or a distributed manifest could
     # replace one unnoticed
-    for stack in ("staging", "production", "certmanager", "vm", "primary-remote", "discovery"):
+    for stack in ("staging", "production", "certmanager", "pca", "vm", "primary-remote", "discovery"):
         result = run_program(stack)
         cfg = parse_config(_raw(stack), PROJECT)
         owned = owned_objects(cfg)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from typing import Any
 
 import pytest
 
@@ -53,6 +55,16 @@ def _ingress_service(scheme: str) -> Res:
             },
         },
     )
+
+
+OIDC = "arn:aws:iam::111111111111:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EX"
+
+
+def _irsa_trust(sub: str) -> dict[str, Any]:
+    issuer = OIDC.split(":oidc-provider/")[1]
+    condition = {"StringEquals": {f"{issuer}:sub": sub, f"{issuer}:aud": "sts.amazonaws.com"}}
+    statement = {"Effect": "Allow", "Principal": {"Federated": OIDC}, "Condition": condition}
+    return {"Version": "2012-10-17", "Statement": [{**statement, "Action": "sts:AssumeRoleWithWebIdentity"}]}
 
 
 RESOURCE_CASES = {
@@ -107,6 +119,10 @@ RESOURCE_CASES = {
     "root-ca-key-protected": (
         Res(KEY, "root-key", urn=ROOT_KEY_URN, props={"algorithm": "RSA", "rsaBits": 4096}, protect=True),
         Res(KEY, "root-key", urn=ROOT_KEY_URN, props={"algorithm": "RSA", "rsaBits": 4096}, protect=False),
+    ),
+    "web-identity-scoped": (
+        Res("aws:iam/role:Role", "r", props={"assumeRolePolicy": json.dumps(_irsa_trust("system:serviceaccount:a:b"))}),
+        Res("aws:iam/role:Role", "r", props={"assumeRolePolicy": json.dumps(_irsa_trust("system:serviceaccount:a:*"))}),
     ),
     "intermediate-ca-expiry": (
         Res(
@@ -192,9 +208,15 @@ def test_synthesized_stacks_have_no_violation(stack: str, request: pytest.Fixtur
     # AWS resource at all)
     mode = stack_config(stack)["config"]["meshbridge:mesh"].get("connectivity", "privatelink")
     guarded = {"privatelink": [LB, "aws:ec2/vpcEndpointService:VpcEndpointService"], "routed": [LB], "local": []}
-    # the CA keys: pulumi-tls keys, or the keys cert-manager makes for the Certificates
-    keys = CERTIFICATE if stack_config(stack)["config"]["meshbridge:ca"].get("backend") == "cert-manager" else KEY
-    assert {keys, *guarded[mode]} <= kinds
+    # the CA keys: pulumi-tls keys, the keys cert-manager makes for the Certificates, or (aws-pca)
+    # those too and the root's in AWS Private CA, whose issuer roles trust one ServiceAccount each
+    backend = stack_config(stack)["config"]["meshbridge:ca"].get("backend", "pulumi-tls")
+    keys = {
+        "pulumi-tls": [KEY],
+        "cert-manager": [CERTIFICATE],
+        "aws-pca": [CERTIFICATE, "aws:acmpca/certificateAuthority:CertificateAuthority", "aws:iam/role:Role"],
+    }[backend]
+    assert {*keys, *guarded[mode]} <= kinds
     assert violations(resources) == []
 
 

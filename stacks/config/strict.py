@@ -28,6 +28,7 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any, Optional
 
+from components.awspca import CLUSTER_ISSUER_NAME, PCA_CLUSTER_ISSUER, PCA_GROUP
 from components.certmanager import CA_ISSUER_NAME
 from components.constants import (
     EASTWEST_RELEASE,
@@ -57,6 +58,7 @@ from stacks.config.model import (
     DNS_LABEL_RE,
     DNS_NAME_RE,
     LOCAL_TWIN_SUFFIX,
+    AwsPcaSettings,
     MeshConfig,
     ServiceSpec,
     label_problem,
@@ -325,14 +327,20 @@ def owned_objects(cfg: MeshConfig) -> dict[str, dict[Identity, str]]:
                 if s.workload_group == w.name:
                     objs[("", "Service", w.namespace, s.name)] = f"the Service of {s.key} (backed by {group})"
         cm = cfg.ca.cert_manager if cfg.ca.backend == "cert-manager" else None
-        if cm is not None:
+        pca = (cfg.ca.aws_pca or AwsPcaSettings()) if cfg.ca.backend == "aws-pca" else None
+        if cm is not None or pca is not None:
             objs[("cert-manager.io", "Certificate", ISTIO_NAMESPACE, CACERTS_NAME)] = (
                 "the Certificate of the cluster's CA"
             )
+        if cm is not None:
             if cm.issuer.ca_secret_name is not None:
                 objs[("cert-manager.io", "Issuer", ISTIO_NAMESPACE, CA_ISSUER_NAME)] = "the mesh root's CA Issuer"
             if cm.install.enabled:
                 objs[("", "Namespace", "", cm.install.namespace)] = "cert-manager's Namespace"
+        if pca is not None:
+            objs[(PCA_GROUP, PCA_CLUSTER_ISSUER, "", CLUSTER_ISSUER_NAME)] = "the AWS Private CA's cluster issuer"
+            if pca.cert_manager.enabled:
+                objs[("", "Namespace", "", pca.cert_manager.namespace)] = "cert-manager's Namespace"
         if cfg.observability.access_logging or cfg.observability.tracing:
             objs[("telemetry.istio.io", "Telemetry", ISTIO_NAMESPACE, MESH_TELEMETRY)] = "the mesh-wide Telemetry"
         if import_ns != ISTIO_NAMESPACE:

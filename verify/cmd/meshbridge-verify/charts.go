@@ -392,38 +392,53 @@ func checkDefaultInjector(cluster string, releases []HelmRelease, rendered map[s
 	return nil
 }
 
-// checkCertManager: where the tree holds cert-manager objects (ca.backend cert-manager), a
-// cert-manager release rendered in the cluster installs the CRD of each of their kinds (the objects
-// are refused by the API server otherwise), and every istiod mounts the Secret the Certificate
-// writes (cacerts) at /etc/cacerts, where istiod looks for tls.crt, tls.key and ca.crt.
+// crdCharts: the API group of each kind of cert-manager object meshbridge renders, and the chart
+// whose release installs that group's CRDs (ca.backend cert-manager and aws-pca).
+var crdCharts = map[string]string{
+	"cert-manager.io":        "cert-manager",
+	"awspca.cert-manager.io": "aws-privateca-issuer",
+}
+
+// checkCertManager: where the tree holds cert-manager objects (ca.backend cert-manager or aws-pca),
+// a release of the chart that owns their group (crdCharts) rendered in the cluster installs the CRD
+// of each of their kinds (the objects are refused by the API server otherwise), and every istiod
+// mounts the Secret the Certificate writes (cacerts) at /etc/cacerts, where istiod looks for
+// tls.crt, tls.key and ca.crt.
 func checkCertManager(cluster string, objs []Object, releases []HelmRelease, rendered map[string][]Object) []string {
 	var problems []string
-	kinds := map[string]bool{}
+	kinds := map[string]map[string]bool{} // group -> kinds
 	var certificates []Object
 	for _, o := range objs {
-		if strings.HasPrefix(o.APIVersion(), "cert-manager.io/") {
-			kinds[o.Kind()] = true
-			if o.Kind() == "Certificate" {
-				certificates = append(certificates, o)
-			}
+		group := strings.SplitN(o.APIVersion(), "/", 2)[0]
+		if _, ok := crdCharts[group]; !ok || !strings.Contains(o.APIVersion(), "/") {
+			continue
+		}
+		if kinds[group] == nil {
+			kinds[group] = map[string]bool{}
+		}
+		kinds[group][o.Kind()] = true
+		if group == "cert-manager.io" && o.Kind() == "Certificate" {
+			certificates = append(certificates, o)
 		}
 	}
 	if len(kinds) == 0 {
 		return nil
 	}
 	for _, r := range releases {
-		if r.Chart != "cert-manager" {
-			continue
-		}
-		crds := map[string]bool{}
-		for _, o := range rendered[r.Release] {
-			if o.Kind() == "CustomResourceDefinition" && str(o.Obj, "spec", "group") == "cert-manager.io" {
-				crds[str(o.Obj, "spec", "names", "kind")] = true
+		for group, chart := range crdCharts {
+			if r.Chart != chart || len(kinds[group]) == 0 {
+				continue
 			}
-		}
-		for kind := range kinds {
-			if !crds[kind] {
-				problems = append(problems, fmt.Sprintf("%s: helm release %s renders no CustomResourceDefinition for cert-manager.io %s (crds.enabled)", cluster, r.Release, kind))
+			crds := map[string]bool{}
+			for _, o := range rendered[r.Release] {
+				if o.Kind() == "CustomResourceDefinition" && str(o.Obj, "spec", "group") == group {
+					crds[str(o.Obj, "spec", "names", "kind")] = true
+				}
+			}
+			for kind := range kinds[group] {
+				if !crds[kind] {
+					problems = append(problems, fmt.Sprintf("%s: helm release %s renders no CustomResourceDefinition for %s %s", cluster, r.Release, group, kind))
+				}
 			}
 		}
 	}
