@@ -34,6 +34,12 @@ import (
 // ServiceEntry before it has been reconciled. It is never shown to pilot or the analyzers.
 const allocationBarrier = "mbverify-allocation-barrier.invalid"
 
+// allocationBatch: the fake client's watch buffers watch.DefaultChanSize (100) events and panics
+// ("channel full") when more wait, so the ServiceEntries are created in batches, each reconciled
+// (its creations and the controller's status writes delivered) before the next; the order of
+// creation, and so of allocation, is unchanged.
+const allocationBatch = 40
+
 // allocateAddresses runs istiod's IP allocation controller over a cluster's ServiceEntries, created
 // in the given order (as an apply would), and sets each object's `status` to what the controller
 // wrote (no status when it wrote none). It returns the problems found.
@@ -67,13 +73,29 @@ func runAllocator(t *failer, cluster string, serviceEntries []Object) []string {
 
 	var problems []string
 	created := make([]*networkingv1.ServiceEntry, len(serviceEntries))
-	for i, o := range serviceEntries {
-		se, err := toServiceEntry(o)
-		if err == nil {
-			created[i], err = client.ServiceEntries(se.Namespace).Create(ctx, se, metav1.CreateOptions{})
+	for start := 0; start < len(serviceEntries); start += allocationBatch {
+		end := min(start+allocationBatch, len(serviceEntries))
+		var last *networkingv1.ServiceEntry // the batch's last one the controller allocates for
+		for i := start; i < end; i++ {
+			o := serviceEntries[i]
+			se, err := toServiceEntry(o)
+			if err == nil {
+				created[i], err = client.ServiceEntries(se.Namespace).Create(ctx, se, metav1.CreateOptions{})
+			}
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %s: not given to istiod's IP allocation controller: %v", cluster, o.Describe(), err))
+				continue
+			}
+			if autoallocate.ShouldV2AutoAllocateIP(created[i]) && hasConcreteHost(created[i]) {
+				last = created[i]
+			}
 		}
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %s: not given to istiod's IP allocation controller: %v", cluster, o.Describe(), err))
+		// one worker reconciles in order: once the last has its status, the batch is done
+		if last != nil && !waitFor(30*time.Second, func() bool {
+			got, err := client.ServiceEntries(last.Namespace).Get(ctx, last.Name, metav1.GetOptions{})
+			return err == nil && len(got.Status.Addresses) > 0
+		}) {
+			return append(problems, fmt.Sprintf("%s: istiod's IP allocation controller wrote no addresses for ServiceEntry %s/%s within 30s", cluster, last.Namespace, last.Name))
 		}
 	}
 	barrier := &networkingv1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Name: "mbverify-allocation-barrier", Namespace: "mbverify-allocation-barrier"}}

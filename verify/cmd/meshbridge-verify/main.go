@@ -16,6 +16,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"istio.io/istio/istioctl/cmd"
 	"istio.io/istio/pkg/log"
@@ -32,7 +33,7 @@ func main() {
 		if len(os.Args) != 3 {
 			usage()
 		}
-		os.Exit(judgeMain(os.Args[2]))
+		os.Exit(profiled(func() int { return judgeMain(os.Args[2]) }))
 	case "helm-template":
 		os.Exit(helmTemplateMain(os.Args[2:]))
 	case "version":
@@ -40,6 +41,27 @@ func main() {
 	default:
 		usage()
 	}
+}
+
+// profiled runs f, writing a CPU profile to $MESHBRIDGE_JUDGE_CPUPROFILE when it is set (`go tool
+// pprof` reads it; docs/performance.md, "The judge at scale").
+func profiled(f func() int) int {
+	path := os.Getenv("MESHBRIDGE_JUDGE_CPUPROFILE")
+	if path == "" {
+		return f()
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "MESHBRIDGE_JUDGE_CPUPROFILE: %v\n", err)
+		return 2
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		fmt.Fprintf(os.Stderr, "MESHBRIDGE_JUDGE_CPUPROFILE: %v\n", err)
+		return 2
+	}
+	defer pprof.StopCPUProfile()
+	return f()
 }
 
 func usage() {

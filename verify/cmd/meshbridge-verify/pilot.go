@@ -17,6 +17,7 @@ import (
 	"istio.io/istio/pilot/pkg/model"
 	netutil "istio.io/istio/pilot/pkg/networking/util"
 	"istio.io/istio/pilot/pkg/simulation"
+	"istio.io/istio/pilot/pkg/xds/endpoints"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pilot/test/xdstest"
 	clusterid "istio.io/istio/pkg/cluster"
@@ -50,12 +51,32 @@ type podInfo struct {
 	Labels                  map[string]string
 }
 
-func addrFor(ci, wi, pi int) string { return fmt.Sprintf("10.%d.%d.%d", 10+ci, 1+wi, 10+pi) }
+// addresses hands out a cluster's stand-in addresses in order: pods in 10.(10+ci).0.0/16 from
+// 10.(10+ci).1.10 on (10.(10+ci).0.x is the gateways'), Service ClusterIPs in 100.(64+ci).0.0/16
+// from 100.(64+ci).1.1 on, never .0 or .255 in the last octet: about 65,000 of each per cluster
+// (by workload and pod index, as before, a cluster ran out at 200 workloads or 245 pods of one).
+type addresses struct {
+	ci, pod, svc int
+}
+
+func (a *addresses) next(n *int, first, second int) string {
+	for {
+		v := *n
+		*n++
+		if last := v & 255; last != 0 && last != 255 {
+			return fmt.Sprintf("%d.%d.%d.%d", first, second, v>>8, last)
+		}
+	}
+}
+
+func (a *addresses) podIP() string     { return a.next(&a.pod, 10, 10+a.ci) }
+func (a *addresses) clusterIP() string { return a.next(&a.svc, 100, 64+a.ci) }
 
 func buildStandIns(ci int, clusterName string, decl *Declaration, treeServices map[string]bool, services []Object, gwSvc, gwDep, ingSvc, ingDep *Object) *standIns {
 	s := &standIns{pods: map[string]podInfo{}, vms: map[string]podInfo{}}
+	addr := &addresses{ci: ci, pod: 1<<8 | 10, svc: 1<<8 | 1}
 	namespaces := map[string]bool{probeCallerNS: true, probeTargetNS: true, intruderNS: true}
-	addWorkload := func(wi int, ns, svc, sa string, selector map[string]string, ports []WorkloadPort, pods []string) {
+	addWorkload := func(ns, svc, sa string, selector map[string]string, ports []WorkloadPort, pods []string) {
 		namespaces[ns] = true
 		if !treeServices[ns+"/"+svc] {
 			services = append(services, Object{Obj: map[string]any{"metadata": map[string]any{"name": svc, "namespace": ns},
@@ -64,11 +85,11 @@ func buildStandIns(ci int, clusterName string, decl *Declaration, treeServices m
 			for _, p := range ports {
 				sp = append(sp, fmt.Sprintf("  - name: %s\n    port: %d\n    targetPort: %d\n    protocol: TCP", p.Name, p.Port, p.TargetPort))
 			}
-			s.objects = append(s.objects, fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n  clusterIP: 172.20.%d.%d\n  selector:\n%s\n  ports:\n%s\n",
-				svc, ns, 10+ci, 1+wi, indentMap(selector, 4), strings.Join(sp, "\n")))
+			s.objects = append(s.objects, fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n  clusterIP: %s\n  selector:\n%s\n  ports:\n%s\n",
+				svc, ns, addr.clusterIP(), indentMap(selector, 4), strings.Join(sp, "\n")))
 		}
-		for pi, pod := range pods {
-			ip := addrFor(ci, wi, pi)
+		for _, pod := range pods {
+			ip := addr.podIP()
 			labels := map[string]string{"statefulset.kubernetes.io/pod-name": pod, "security.istio.io/tlsMode": "istio"}
 			for k, v := range selector {
 				labels[k] = v
@@ -78,13 +99,11 @@ func buildStandIns(ci int, clusterName string, decl *Declaration, treeServices m
 				pod, ns, indentMap(labels, 4), sa, ip, ip))
 		}
 	}
-	wi := 0
 	for _, w := range decl.Workloads {
 		if w.Cluster != clusterName {
 			continue
 		}
-		addWorkload(wi, w.Namespace, w.Service, w.ServiceAccount, w.Selector, w.Ports, w.Pods)
-		wi++
+		addWorkload(w.Namespace, w.Service, w.ServiceAccount, w.Selector, w.Ports, w.Pods)
 		// a VM's proxy (no Pod: its WorkloadEntry is in the tree), for the checks of its sidecar
 		for _, vm := range w.VMs {
 			labels := map[string]string{"security.istio.io/tlsMode": "istio"}
@@ -94,19 +113,19 @@ func buildStandIns(ci int, clusterName string, decl *Declaration, treeServices m
 			s.vms[w.Namespace+"/"+vm.Address] = podInfo{Name: "vm-" + vm.Address, Namespace: w.Namespace, IP: vm.Address, SA: w.ServiceAccount, Labels: labels}
 		}
 	}
-	addWorkload(200, probeTargetNS, probeTarget, "default", map[string]string{"app": probeTarget},
+	addWorkload(probeTargetNS, probeTarget, "default", map[string]string{"app": probeTarget},
 		[]WorkloadPort{{Name: "http", Port: 80, TargetPort: 8080, Protocol: "HTTP"}}, []string{probeTarget + "-0"})
 	// a gateway chart's pod and Service (ClusterIP: no load balancer here), as the chart renders them
 	gatewayStandIn := func(svcObj, dep *Object, octet int) *podInfo {
 		labels := stringMap(sub(dep.Obj, "spec", "template", "metadata")["labels"])
 		sa := str(dep.Obj, "spec", "template", "spec", "serviceAccountName")
-		ip := fmt.Sprintf("10.%d.%d.10", 10+ci, octet)
+		ip := fmt.Sprintf("10.%d.0.%d", 10+ci, octet)
 		pod := &podInfo{Name: dep.Name() + "-0", Namespace: dep.Namespace(), IP: ip, SA: sa, Labels: labels}
 		svc := copyMap(svcObj.Obj)
 		spec := sub(svc, "spec")
 		delete(svc, "status")
 		spec["type"] = "ClusterIP"
-		spec["clusterIP"] = fmt.Sprintf("172.20.%d.%d", 10+ci, octet)
+		spec["clusterIP"] = fmt.Sprintf("100.%d.0.%d", 64+ci, octet)
 		s.objects = append(s.objects, toYAML(svc))
 		services = append(services, Object{Obj: svc})
 		s.pods[pod.Namespace+"/"+pod.Name] = *pod
@@ -115,10 +134,10 @@ func buildStandIns(ci int, clusterName string, decl *Declaration, treeServices m
 		return pod
 	}
 	if gwSvc != nil && gwDep != nil {
-		s.gateway = gatewayStandIn(gwSvc, gwDep, 250)
+		s.gateway = gatewayStandIn(gwSvc, gwDep, 10)
 	}
 	if ingSvc != nil && ingDep != nil {
-		s.ingress = gatewayStandIn(ingSvc, ingDep, 251)
+		s.ingress = gatewayStandIn(ingSvc, ingDep, 11)
 	}
 	for _, svc := range services {
 		s.objects = append(s.objects, s.endpointSlice(svc)...)
@@ -217,12 +236,33 @@ type clusterJudge struct {
 	problems *[]string
 	t        test.Failer
 	mesh     *meshconfig.MeshConfig
+	// each stand-in proxy and pilot's configuration for it, made once per identity (proxy): the
+	// cluster's configuration does not change once the judge has started, so every path, caller,
+	// rule or policy checked from the same proxy walks the same listeners, clusters and routes
+	proxies map[string]*model.Proxy
+	sims    map[*model.Proxy]*simulation.Simulation
 }
 
-// sim is pilot's Envoy configuration for one proxy, as the simulation package walks it.
+// sim is pilot's Envoy configuration for one proxy, as the simulation package walks it (computed
+// on the first call for that proxy; the simulation only reads it).
 func (j *clusterJudge) sim(p *model.Proxy) *simulation.Simulation {
+	if s, ok := j.sims[p]; ok {
+		return s
+	}
 	l := j.fake.Listeners(p)
-	return &simulation.Simulation{Listeners: l, Clusters: j.fake.Clusters(p), Routes: j.fake.RoutesFromListeners(p, l)}
+	s := &simulation.Simulation{Listeners: l, Clusters: j.fake.Clusters(p), Routes: j.fake.RoutesFromListeners(p, l)}
+	j.sims[p] = s
+	return s
+}
+
+// listenerSim is the proxy's listeners only, for inbound calls: the simulation of an inbound call
+// reads the listeners alone (a sidecar's inbound HTTP routes are inline in its listener), and
+// pilot's clusters of a proxy grow with every service of the mesh.
+func (j *clusterJudge) listenerSim(p *model.Proxy) *simulation.Simulation {
+	if s, ok := j.sims[p]; ok {
+		return s
+	}
+	return &simulation.Simulation{Listeners: j.fake.Listeners(p)}
 }
 
 func (j *clusterJudge) fail(format string, args ...any) {
@@ -230,6 +270,16 @@ func (j *clusterJudge) fail(format string, args ...any) {
 }
 
 func (j *clusterJudge) proxy(kind model.NodeType, ns, sa, ip string, labels map[string]string) *model.Proxy {
+	key := fmt.Sprintf("%s|%s|%s|%s|%s", kind, ns, sa, ip, sortedMap(labels))
+	if p, ok := j.proxies[key]; ok {
+		return p
+	}
+	p := j.newProxy(kind, ns, sa, ip, labels)
+	j.proxies[key] = p
+	return p
+}
+
+func (j *clusterJudge) newProxy(kind model.NodeType, ns, sa, ip string, labels map[string]string) *model.Proxy {
 	p := &model.Proxy{
 		Type:            kind,
 		IPAddresses:     []string{ip},
@@ -270,7 +320,8 @@ func newClusterJudge(t test.Failer, name, net, locality, meshYAML string, istioY
 		KubernetesObjectString: strings.Join(kubeYAML, "\n---\n"),
 		MeshConfig:             m,
 	})
-	return &clusterJudge{name: name, network: net, locality: locality, fake: fake, stand: stand, problems: problems, t: t, mesh: m}
+	return &clusterJudge{name: name, network: net, locality: locality, fake: fake, stand: stand, problems: problems, t: t, mesh: m,
+		proxies: map[string]*model.Proxy{}, sims: map[*model.Proxy]*simulation.Simulation{}}
 }
 
 func upstreamTLS(c *cluster.Cluster) *tlsv3.UpstreamTlsContext {
@@ -322,15 +373,13 @@ func (j *clusterJudge) clusterEndpoints(p *model.Proxy, c *cluster.Cluster) []st
 	return socketEndpoints(j.localityEndpoints(p, c))
 }
 
-// localityEndpoints: the cluster's endpoints by locality, from EDS or its own load assignment.
+// localityEndpoints: the cluster's endpoints by locality, from EDS or its own load assignment. The
+// EDS answer is pilot's load assignment for this one cluster, built as the fake discovery server's
+// Endpoints builds each (which would build every EDS cluster of the proxy, for every path).
 func (j *clusterJudge) localityEndpoints(p *model.Proxy, c *cluster.Cluster) []*endpoint.LocalityLbEndpoints {
 	if c.GetType() == cluster.Cluster_EDS {
-		for _, cla := range j.fake.Endpoints(p) {
-			if cla.GetClusterName() == c.GetName() {
-				return cla.GetEndpoints()
-			}
-		}
-		return nil
+		builder := endpoints.NewEndpointBuilder(c.GetName(), p, j.fake.PushContext())
+		return builder.BuildClusterLoadAssignment(j.fake.Discovery.Env.EndpointIndex).GetEndpoints()
 	}
 	return c.GetLoadAssignment().GetEndpoints()
 }
@@ -600,7 +649,7 @@ func (j *clusterJudge) checkAuthz(a Authz, trustDomain string) {
 		return
 	}
 	p := j.proxy(model.SidecarProxy, pod.Namespace, pod.SA, pod.IP, pod.Labels)
-	sim := j.sim(p)
+	sim := j.listenerSim(p)
 	res := sim.Run(simulation.Call{Address: pod.IP, Port: a.TargetPort, Protocol: protoOf(a.Protocol), TLS: simulation.MTLS, CallMode: simulation.CallModeInbound})
 	if res.Error != nil {
 		j.fail("%s: link inbound listener: an mTLS call to %s:%d matches no filter chain (%v)", where, pod.IP, a.TargetPort, res.Error)
