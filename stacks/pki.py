@@ -136,26 +136,41 @@ def wire_cert_manager(cfg: MeshConfig, clusters: Clusters) -> Pki:
     for spec in cfg.clusters:
         cluster = clusters[spec.name]
         after = install_cert_manager(pki, spec.name, cluster, cm.install)
-        ca = ClusterCa(
-            names.cacerts(spec.name),
-            ClusterCaArgs(
-                cluster=spec.name,
-                key=key,
-                organization=cfg.ca.organization,
-                validity_hours=cfg.ca.intermediate_validity_hours,
-                renew_before_hours=cfg.ca.early_renewal_hours,
-                provider=cluster.k8s_provider,
-                namespace=cluster.istio_namespace,
-                issuer=ref,
-                ca_secret_name=issuer.ca_secret_name,
-                root_fingerprint=fingerprint,
-                depends_on=after,
-            ),
-            opts=pulumi.ResourceOptions(parent=cluster),
+        issue_cacerts(
+            pki,
+            cfg,
+            spec.name,
+            cluster,
+            key,
+            issuer=ref,
+            ca_secret_name=issuer.ca_secret_name,
+            root_fingerprint=fingerprint,
+            depends_on=after,
         )
-        pki.cluster_cas[spec.name] = ca
-        pki.cacerts[spec.name] = ca.certificate
     return pki
+
+
+def issue_cacerts(pki: Pki, cfg: MeshConfig, name: str, cluster: MeshCluster, key: KeySpec, **issuer: Any) -> ClusterCa:
+    """The Certificate that has cert-manager write the cluster's `cacerts` (ca.backend cert-manager
+    and aws-pca), shaped by `meshbridge:ca`; `issuer` holds the backend's ClusterCaArgs (who signs,
+    which root, what to wait for)."""
+    ca = ClusterCa(
+        names.cacerts(name),
+        ClusterCaArgs(
+            cluster=name,
+            key=key,
+            organization=cfg.ca.organization,
+            validity_hours=cfg.ca.intermediate_validity_hours,
+            renew_before_hours=cfg.ca.early_renewal_hours,
+            provider=cluster.k8s_provider,
+            namespace=cluster.istio_namespace,
+            **issuer,
+        ),
+        opts=pulumi.ResourceOptions(parent=cluster),
+    )
+    pki.cluster_cas[name] = ca
+    pki.cacerts[name] = ca.certificate
+    return ca
 
 
 def install_cert_manager(pki: Pki, name: str, cluster: MeshCluster, install: CertManagerInstall) -> tuple[Any, ...]:
@@ -256,25 +271,17 @@ def wire_aws_pca(cfg: MeshConfig, clusters: Clusters) -> Pki:
             opts=pulumi.ResourceOptions(parent=cluster),
         )
         pki.pca_issuers[spec.name] = issuer
-        cluster_ca = ClusterCa(
-            names.cacerts(spec.name),
-            ClusterCaArgs(
-                cluster=spec.name,
-                key=key,
-                organization=ca.organization,
-                validity_hours=ca.intermediate_validity_hours,
-                renew_before_hours=ca.early_renewal_hours,
-                provider=cluster.k8s_provider,
-                namespace=cluster.istio_namespace,
-                issuer=IssuerRef(name=CLUSTER_ISSUER_NAME, kind=PCA_CLUSTER_ISSUER, group=PCA_GROUP),
-                root_fingerprint=fingerprint,
-                root_ca_arn=pki.pca_arn,
-                depends_on=(*after, issuer.ready, issuer.cluster_issuer, *ready),
-            ),
-            opts=pulumi.ResourceOptions(parent=cluster),
+        issue_cacerts(
+            pki,
+            cfg,
+            spec.name,
+            cluster,
+            key,
+            issuer=IssuerRef(name=CLUSTER_ISSUER_NAME, kind=PCA_CLUSTER_ISSUER, group=PCA_GROUP),
+            root_fingerprint=fingerprint,
+            root_ca_arn=pki.pca_arn,
+            depends_on=(*after, issuer.ready, issuer.cluster_issuer, *ready),
         )
-        pki.cluster_cas[spec.name] = cluster_ca
-        pki.cacerts[spec.name] = cluster_ca.certificate
     return pki
 
 
