@@ -192,9 +192,9 @@ def install_cert_manager(pki: Pki, name: str, cluster: MeshCluster, install: Cer
 
 
 def wire_aws_pca(cfg: MeshConfig, clusters: Clusters) -> Pki:
-    """The root CA in AWS Private CA (or the existing one), then per cluster the issuer's IAM role,
-    cert-manager, aws-privateca-issuer and the Certificate that writes `cacerts`; last, the CA's
-    resource policy admitting every cluster's role."""
+    """The root CA in AWS Private CA (or the existing one), per cluster the issuer's IAM role, the
+    created CA's resource policy admitting every role, then per cluster cert-manager,
+    aws-privateca-issuer and the Certificate that writes `cacerts` (after the CA and its policy)."""
     ca = cfg.ca
     settings = ca.aws_pca or AwsPcaSettings()
     pki = Pki(backend="aws-pca")

@@ -129,6 +129,7 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ),
     ("version", lambda d: _cm(d)["install"].update(version="1.19.1"), f"{CA}.certManager.install.version"),
     ("unknown-key", lambda d: _cm(d).update(rootKeyPem="x"), f"{CA}.certManager.rootKeyPem"),
+    ("aws-pca-settings", lambda d: d[CA].update(awsPca={}), f"{CA}.awsPca: only with {CA}.backend aws-pca"),
     (
         "aws-pca",
         lambda d: d[CA].update(backend="aws-pca"),

@@ -381,6 +381,8 @@ def ca_problems(cfg: MeshConfig) -> list[str]:
             f"meshbridge:ca.earlyRenewalHours: {ca.early_renewal_hours} must be shorter than "
             f"intermediateValidityHours ({ca.intermediate_validity_hours})"
         )
+    if ca.aws_pca is not None and ca.backend != "aws-pca":
+        p.append(f"meshbridge:ca.awsPca: only with meshbridge:ca.backend aws-pca (the backend is {ca.backend})")
     if ca.backend == "cert-manager" or ca.cert_manager is not None:
         cm = ca.cert_manager
         return [
@@ -390,7 +392,7 @@ def ca_problems(cfg: MeshConfig) -> list[str]:
                 cfg, cm.install if cm and ca.backend == "cert-manager" else None, "meshbridge:ca.certManager.install"
             ),
         ]
-    if ca.backend == "aws-pca" or ca.aws_pca is not None:
+    if ca.backend == "aws-pca":
         return [*p, *_aws_pca_problems(cfg)]
     if ca.intermediate_validity_hours >= ca.root_validity_hours:
         p.append(
@@ -452,14 +454,12 @@ def _cert_manager_namespace_problems(cfg: MeshConfig, install: Optional[CertMana
 
 
 def _aws_pca_problems(cfg: MeshConfig) -> list[str]:
-    """backend and awsPca together, on AWS; no pulumi-tls-only key; a root CA created here (in a
+    """ca.backend aws-pca: on AWS; no pulumi-tls-only key; a root CA created here (in a
     listed cluster's account, its validity whole days) or an existing one with its root certificate;
     every cluster's IAM OIDC provider (aws-privateca-issuer's role trusts it), in the cluster's
     account and partition."""
     ca, at = cfg.ca, "meshbridge:ca"
     pat = f"{at}.awsPca"
-    if ca.backend != "aws-pca":
-        return [f"{pat}: only with {at}.backend aws-pca (the backend is {ca.backend})"]
     if cfg.mesh.connectivity == "local":
         return [f"{at}.backend: aws-pca needs AWS (AWS Private CA and IAM); meshbridge:mesh.connectivity is local"]
     pca = ca.aws_pca or AwsPcaSettings()
